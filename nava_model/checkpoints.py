@@ -1,0 +1,192 @@
+"""Safe checkpoint reading and "what is this file?" detection shared by every loader.
+
+Only safetensors or `torch.load(weights_only=True)` are ever used. `inspect_checkpoint` reads the
+key names, shapes and dtypes without loading tensor data, so a loader can refuse a wrong file
+before it allocates anything, with a message that names the loader and folder the file belongs to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+
+
+class CheckpointError(ValueError):
+    """A model file that cannot be used by the loader it was given to."""
+
+
+@dataclass(frozen=True)
+class ComponentKind:
+    name: str  # what the file looks like, in words
+    loader: str  # the node / function that loads it
+    folder: str  # where it goes in a ComfyUI models/ tree
+
+
+NAVA_MMDIT = ComponentKind("a NAVA MMDiT checkpoint", "NAVA MMDiT Loader", "models/nava")
+WAN22_DIT = ComponentKind("a Wan2.2-TI2V-5B DiT", "NAVA MMDiT Loader (as a video warm start)", "models/diffusion_models")
+WAN21_DIT = ComponentKind("a Wan 2.1 / Wan2.2-14B DiT (16 latent channels)", "ComfyUI's Load Diffusion Model", "models/diffusion_models")
+WAN22_VAE = ComponentKind("the Wan2.2 video VAE", "NAVA Wan2.2 VAE Loader", "models/vae")
+WAN21_VAE = ComponentKind("the Wan 2.1 video VAE (16 channels)", "ComfyUI's Load VAE", "models/vae")
+LTX_AUDIO_VAE = ComponentKind("an LTX-2 audio VAE + vocoder", "NAVA LTX Audio VAE Loader", "models/vae")
+LTX_FULL = ComponentKind("a full LTX-2 checkpoint", "NAVA LTX Audio VAE Loader", "models/checkpoints")
+UMT5 = ComponentKind("a umT5-XXL text encoder", "NAVA umT5 Loader", "models/text_encoders")
+T5 = ComponentKind("a T5 (not umT5) text encoder", "ComfyUI's Load CLIP", "models/text_encoders")
+REDIMNET = ComponentKind("a ReDimNet speaker encoder", "NAVA ReDimNet Loader", "models/audio_encoders")
+
+
+@dataclass
+class CheckpointInfo:
+    """Key names, shapes and dtypes of a file, read without loading the tensors."""
+
+    path: Path
+    shapes: dict[str, tuple[int, ...]]
+    dtypes: dict[str, torch.dtype]
+    metadata: dict[str, str] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # non-tensor entries of a torch.save dict (e.g. model_config)
+
+    def has(self, key: str) -> bool:
+        return key in self.shapes
+
+    def has_prefix(self, prefix: str) -> bool:
+        return any(k.startswith(prefix) for k in self.shapes)
+
+    @property
+    def is_tiny(self) -> bool:
+        return self.metadata.get("nava_tiny") == "true"
+
+
+def _torch_load(path: Path, mmap: bool) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as exc:  # truncated zips and pickles surface as many exception types
+        raise CheckpointError(
+            f"{path.name} could not be read as a PyTorch checkpoint ({type(exc).__name__}: {exc}). "
+            "The file is truncated or not a checkpoint: download it again."
+        ) from exc
+
+
+def _split_torch_dict(obj) -> tuple[dict[str, torch.Tensor], dict]:
+    """Tensors of a torch.save'd object, plus its non-tensor entries (hub format `{model_config, state_dict}`)."""
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"expected a state dict, found a {type(obj).__name__}")
+    if isinstance(obj.get("state_dict"), dict):
+        extra = {k: v for k, v in obj.items() if k != "state_dict"}
+        return obj["state_dict"], extra
+    tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    extra = {k: v for k, v in obj.items() if not isinstance(v, torch.Tensor)}
+    return tensors, extra
+
+
+def _require_file(path: Path) -> None:
+    if not path.is_file():
+        raise CheckpointError(f"model file not found: {path}")
+
+
+def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
+    path = Path(path)
+    _require_file(path)
+    if path.suffix in TORCH_SUFFIXES:
+        tensors, extra = _split_torch_dict(_torch_load(path, mmap=True))
+        return CheckpointInfo(
+            path,
+            {k: tuple(v.shape) for k, v in tensors.items()},
+            {k: v.dtype for k, v in tensors.items()},
+            extra=extra,
+        )
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            shapes, dtypes = {}, {}
+            for key in handle.keys():
+                tensor_slice = handle.get_slice(key)
+                shapes[key] = tuple(tensor_slice.get_shape())
+                dtypes[key] = _SAFETENSORS_DTYPES.get(tensor_slice.get_dtype(), torch.uint8)
+            metadata = dict(handle.metadata() or {})
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(
+            f"{path.name} is not a readable safetensors file ({exc}). "
+            "It is truncated or corrupt: download it again."
+        ) from exc
+    return CheckpointInfo(path, shapes, dtypes, metadata)
+
+
+_SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
+}
+
+
+def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], CheckpointInfo]:
+    """All tensors of a file (safetensors, or torch.load with weights_only=True) and its info."""
+    info = inspect_checkpoint(path)
+    if info.path.suffix in TORCH_SUFFIXES:
+        tensors, _ = _split_torch_dict(_torch_load(info.path, mmap=True))
+        return tensors, info
+    try:
+        return load_file(str(info.path)), info
+    except Exception as exc:
+        raise CheckpointError(f"{info.path.name} could not be read ({exc}): download it again.") from exc
+
+
+def metadata_json(info: CheckpointInfo, key: str) -> dict | None:
+    raw = info.metadata.get(key)
+    return json.loads(raw) if raw else None
+
+
+def _strip_prefixes(key: str, prefixes: tuple[str, ...]) -> str:
+    for prefix in prefixes:
+        if key.startswith(prefix):
+            key = key[len(prefix):]
+    return key
+
+
+def identify(info: CheckpointInfo) -> ComponentKind | None:
+    """Which of the known model families a file belongs to, from its key names and shapes."""
+    keys = {_strip_prefixes(k, ("transformer.", "backbone.")) for k in info.shapes}
+    has = keys.__contains__
+    if any(k.startswith("double_blocks.") for k in keys) and any(k.startswith("patch_embedding_audio") for k in keys):
+        return NAVA_MMDIT
+    if info.has_prefix("model.diffusion_model.") and info.has_prefix("audio_vae."):
+        return LTX_FULL
+    if info.has_prefix("audio_vae.") or info.has_prefix("vocoder.") or has("per_channel_statistics.mean-of-means"):
+        return LTX_AUDIO_VAE
+    if has("decoder.middle.0.residual.0.gamma"):
+        return WAN22_VAE if has("decoder.upsamples.0.upsamples.0.residual.2.weight") else WAN21_VAE
+    if has("quant_conv.weight") and any(k.startswith("decoder.up_blocks.") for k in keys):
+        return WAN22_VAE if info.shapes.get("quant_conv.weight", (0,))[0] == 96 else WAN21_VAE
+    if has("blocks.0.self_attn.q.weight") and has("patch_embedding.weight"):
+        return WAN22_DIT if info.shapes["patch_embedding.weight"][1] == 48 else WAN21_DIT
+    if has("encoder.block.0.layer.0.SelfAttention.q.weight"):
+        umt5 = has("encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight")
+        return UMT5 if umt5 else T5
+    if has("token_embedding.weight") and has("blocks.0.attn.q.weight"):
+        return UMT5 if has("blocks.1.pos_embedding.embedding.weight") else T5
+    if has("backbone.stem.0.weight") or (any(k.startswith("spec.torchfbank") for k in keys)):
+        return REDIMNET
+    return None
+
+
+def require_kind(info: CheckpointInfo, accepted: tuple[ComponentKind, ...], loader: str) -> ComponentKind:
+    """Return the detected kind if `loader` accepts it, else raise an error naming the right loader and folder."""
+    kind = identify(info)
+    if kind in accepted:
+        return kind
+    if kind is None:
+        raise CheckpointError(
+            f"{info.path.name} is not a model {loader} can load: its keys match none of the known layouts "
+            f"(first keys: {sorted(info.shapes)[:3]}). Expected {accepted[0].name} in {accepted[0].folder}."
+        )
+    raise CheckpointError(
+        f"{info.path.name} looks like {kind.name}, which {loader} cannot load. "
+        f"Load it with {kind.loader} from {kind.folder}; {loader} expects {accepted[0].name} from {accepted[0].folder}."
+    )
