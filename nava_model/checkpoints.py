@@ -60,7 +60,8 @@ class CheckpointInfo:
 
     @property
     def is_tiny(self) -> bool:
-        return self.metadata.get("nava_tiny") == "true"
+        """Files written by `make-tiny` carry `nava_tiny` in their metadata (or torch.save dict)."""
+        return self.metadata.get("nava_tiny") == "true" or self.extra.get("nava_tiny") is True
 
 
 def _torch_load(path: Path, mmap: bool) -> dict:
