@@ -1,0 +1,301 @@
+"""The NAVA pipeline: conditioning -> one denoising loop -> decoding.
+
+The same three functions serve the CLI, the ComfyUI nodes, the tests and (later) the multi-GPU
+workers. Models are passed in explicitly; nothing here loads files or keeps global state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .config import (
+    AUDIO_LATENT_CHANNELS,
+    AUDIO_TOKENS_PER_SECOND,
+    SPEAKER_EMBED_DIM,
+    VIDEO_FPS,
+    VIDEO_LATENT_CHANNELS,
+    VIDEO_STRIDE_HW,
+    VIDEO_STRIDE_T,
+)
+from .mmdit.model import SpeakerCondition
+from .prompt import PromptError, SpeechSpan, parse_speech_spans, prepare_prompt, speaker_positions
+from .sampling.guidance import (
+    NEGATIVE_PROMPT_AUDIO,
+    NEGATIVE_PROMPT_VIDEO,
+    GuidanceInputs,
+    GuidanceScales,
+    guided_velocity,
+)
+from .sampling.schedules import flow_sigmas
+from .sampling.solvers import make_solver
+
+MODES = ("av", "video", "audio")
+SAMPLERS = ("unipc", "euler")
+SIZE_MULTIPLE = 32  # VAE stride 16 x patch 2
+
+
+@dataclass
+class Conditioning:
+    """Encoded prompts and voices: what the sampler needs besides the model."""
+
+    positive: torch.Tensor
+    negative_video: torch.Tensor
+    negative_audio: torch.Tensor
+    speaker: SpeakerCondition | None
+    spans: list[SpeechSpan] = field(default_factory=list)
+    voices_bound: list[bool] = field(default_factory=list)
+
+
+def _bound_voices(voices: Sequence[tuple[torch.Tensor, int] | None]) -> list[tuple[torch.Tensor, int] | None]:
+    """Voices bind to spans in order; trailing empty inputs do not count as voices."""
+    voices = list(voices)
+    while voices and voices[-1] is None:
+        voices.pop()
+    return voices
+
+
+def encode_conditioning(
+    text_encoder,
+    speaker_encoder,
+    prompt: str,
+    voices: Sequence[tuple[torch.Tensor, int] | None] = (),
+    negative_video: str = NEGATIVE_PROMPT_VIDEO,
+    negative_audio: str = NEGATIVE_PROMPT_AUDIO,
+) -> Conditioning:
+    """Validate spans and voices, then encode the prompts and the reference voices.
+
+    Spans with no voice get the null speaker token (a zero embedding). With no voice at all the
+    prompt is encoded as plain text and no speaker rows are written, as upstream does.
+    """
+    voices = _bound_voices(voices)
+    prepared = prepare_prompt(prompt, num_voices=len(voices))  # raises PromptError before any encoding
+    spans = parse_speech_spans(prompt)
+    if any(v is not None for v in voices) and speaker_encoder is None:
+        raise PromptError("reference voices were given but no speaker encoder: connect a ReDimNet loader")
+
+    positive, neg_video, neg_audio = text_encoder.encode([prepared, negative_video, negative_audio])
+    speaker = None
+    if any(v is not None for v in voices):
+        positions = speaker_positions(positive.token_ids, text_encoder.placeholder_token_id)
+        if len(positions) != len(spans):
+            raise PromptError(
+                f"only {len(positions)} of {len(spans)} speech spans fit in the 512-token text window: shorten the prompt"
+            )
+        rows = [
+            speaker_encoder.embed(*voice).float().reshape(-1) if voice is not None else torch.zeros(SPEAKER_EMBED_DIM)
+            for voice in voices + [None] * (len(spans) - len(voices))
+        ]
+        speaker = SpeakerCondition(
+            embeddings=torch.stack([r.cpu() for r in rows])[None], positions=torch.tensor([positions], dtype=torch.long)
+        )
+    return Conditioning(
+        positive=positive.embeddings[None],
+        negative_video=neg_video.embeddings[None],
+        negative_audio=neg_audio.embeddings[None],
+        speaker=speaker,
+        spans=spans,
+        voices_bound=[i < len(voices) and voices[i] is not None for i in range(len(spans))],
+    )
+
+
+@dataclass
+class SamplingOptions:
+    width: int = 1280
+    height: int = 704
+    frames: int = 145  # pixel frames, 4k + 1 (145 = 37 latent frames = 6.04 s at 24 fps)
+    steps: int = 50
+    seed: int = 42
+    shift: float = 5.0
+    sampler: str = "unipc"
+    scales: GuidanceScales = field(default_factory=GuidanceScales)
+    mode: str = "av"
+    max_batch: int = 4
+
+    def validate(self) -> None:
+        if self.width % SIZE_MULTIPLE or self.height % SIZE_MULTIPLE or min(self.width, self.height) < SIZE_MULTIPLE:
+            raise ValueError(
+                f"{self.width}x{self.height} is not a size NAVA can generate: width and height must be "
+                f"positive multiples of {SIZE_MULTIPLE} (e.g. 1280x704, 704x1280, 960x960)"
+            )
+        if self.frames < 1 or (self.frames - 1) % VIDEO_STRIDE_T:
+            raise ValueError(f"frames must be 4k+1 (1, 5, ..., 145), got {self.frames}")
+        if self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+
+    @property
+    def latent_frames(self) -> int:
+        return (self.frames - 1) // VIDEO_STRIDE_T + 1
+
+    @property
+    def duration(self) -> float:
+        return self.frames / VIDEO_FPS
+
+    @property
+    def audio_tokens(self) -> int:
+        """Audio is tied to the video duration: ceil(((F - 1) * 4 + 1) / fps * 25)."""
+        return math.ceil(self.frames / VIDEO_FPS * AUDIO_TOKENS_PER_SECOND)
+
+
+def frames_for_duration(seconds: float) -> int:
+    """Pixel frames (4k + 1) for a duration, as upstream: 6 latent frames per second plus the first."""
+    return round(seconds * VIDEO_FPS / VIDEO_STRIDE_T) * VIDEO_STRIDE_T + 1
+
+
+@dataclass
+class AVLatent:
+    video: torch.Tensor | None
+    audio: torch.Tensor | None
+    fps: float = float(VIDEO_FPS)
+
+
+StepCallback = Callable[[int, int, AVLatent], None]
+
+
+def initial_noise(options: SamplingOptions, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """NAVA's draw order: video noise token-major and channel-last, then audio noise."""
+    f, h, w = options.latent_frames, options.height // VIDEO_STRIDE_HW, options.width // VIDEO_STRIDE_HW
+    video = torch.randn(f, h, w, VIDEO_LATENT_CHANNELS, generator=generator).permute(3, 0, 1, 2)[None]
+    audio = torch.randn(options.audio_tokens, AUDIO_LATENT_CHANNELS, generator=generator)[None]
+    return video.contiguous(), audio
+
+
+def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
+    parameter = next(model.parameters())
+    dtype = parameter.dtype if parameter.dtype.is_floating_point and parameter.element_size() > 1 else torch.bfloat16
+    return parameter.device, dtype
+
+
+def sample(
+    mmdit,
+    conditioning: Conditioning,
+    options: SamplingOptions,
+    first_frame: torch.Tensor | None = None,
+    callback: StepCallback | None = None,
+) -> AVLatent:
+    """Denoise from seeded noise with factorized CFG and one solver per modality."""
+    options.validate()
+    if first_frame is not None and options.mode == "audio":
+        raise ValueError("a first-frame image needs a video mode (audio+video or video only)")
+    device, dtype = _model_device_dtype(mmdit)
+    video, audio = initial_noise(options, torch.Generator().manual_seed(options.seed))
+    video = video.to(device) if options.mode != "audio" else None
+    audio = audio.to(device) if options.mode != "video" else None
+    if first_frame is not None:
+        expected = (1, VIDEO_LATENT_CHANNELS, 1, *video.shape[-2:])
+        if tuple(first_frame.shape) != expected:
+            raise ValueError(f"first-frame latent has shape {tuple(first_frame.shape)}, expected {expected}")
+        first_frame = first_frame.to(device, torch.float32)
+
+    negative = conditioning.negative_audio if options.mode == "audio" else conditioning.negative_video
+    inputs = GuidanceInputs(
+        positive=conditioning.positive.to(device, dtype),
+        negative=negative.to(device, dtype),
+        speaker=_speaker_to(conditioning.speaker, device, dtype),
+    )
+    sigmas, timesteps = flow_sigmas(options.steps, options.shift)
+    video_solver = make_solver(options.sampler, sigmas) if video is not None else None
+    audio_solver = make_solver(options.sampler, sigmas) if audio is not None else None
+
+    for index, t in enumerate(timesteps):
+        if first_frame is not None:
+            video[:, :, :1] = first_frame
+        v_video, v_audio = guided_velocity(
+            mmdit,
+            _cast(video, dtype),
+            _cast(audio, dtype),
+            t.reshape(1).to(device, torch.float32),
+            inputs,
+            options.scales,
+            clean_first_frame=first_frame is not None,
+            max_batch=options.max_batch,
+        )
+        sigma = float(sigmas[index])
+        preview = AVLatent(
+            video=None if video is None else video - sigma * v_video.float(),
+            audio=None if audio is None else audio - sigma * v_audio.float(),
+        )
+        if video is not None:
+            video = video_solver.step(v_video.float(), video)
+        if audio is not None:
+            audio = audio_solver.step(v_audio.float(), audio)
+        if callback is not None:
+            callback(index, len(timesteps), preview)
+    if first_frame is not None:
+        video[:, :, :1] = first_frame
+    return AVLatent(video=video, audio=audio)
+
+
+def _cast(x: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
+    return None if x is None else x.to(dtype)
+
+
+def _speaker_to(speaker: SpeakerCondition | None, device, dtype) -> SpeakerCondition | None:
+    if speaker is None:
+        return None
+    return SpeakerCondition(embeddings=speaker.embeddings.to(device, dtype), positions=speaker.positions.to(device))
+
+
+def encode_first_frame(video_vae, image: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """IMAGE [H, W, 3] (or [1, H, W, 3]) in 0..1 -> normalised latent [1, 48, 1, h, w].
+
+    The image is scaled to cover the target size, then centre-cropped.
+    """
+    if image.ndim == 4:
+        image = image[0]
+    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+        raise ValueError(f"expected an RGB image [H, W, 3], got {tuple(image.shape)}")
+    pixels = image[..., :3].permute(2, 0, 1)[None].float()
+    scale = max(height / pixels.shape[-2], width / pixels.shape[-1])
+    size = (max(height, round(pixels.shape[-2] * scale)), max(width, round(pixels.shape[-1] * scale)))
+    pixels = F.interpolate(pixels, size=size, mode="bilinear", antialias=True, align_corners=False)
+    top, left = (size[0] - height) // 2, (size[1] - width) // 2
+    pixels = pixels[..., top : top + height, left : left + width]
+    parameter = next(video_vae.parameters())
+    video = (pixels * 2 - 1).clamp(-1, 1)[:, :, None].to(parameter.device, parameter.dtype)
+    with torch.no_grad():
+        return video_vae.encode(video).float()
+
+
+@dataclass
+class DecodedAV:
+    frames: torch.Tensor | None  # [T, H, W, 3] in 0..1
+    waveform: torch.Tensor | None  # [1, 2, N]
+    sample_rate: int
+    fps: float
+
+
+def decode(
+    video_vae,
+    audio_vae,
+    latent: AVLatent,
+    tiled: bool = False,
+    audio_rate: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> DecodedAV:
+    """Latents -> frames in 0..1 and a stereo waveform (vocoder rate, or `audio_rate`)."""
+    frames = waveform = None
+    sample_rate = audio_rate or 0
+    with torch.no_grad():
+        if latent.video is not None:
+            if video_vae is None:
+                raise ValueError("this latent has video: connect a Wan2.2 VAE")
+            parameter = next(video_vae.parameters())
+            pixels = video_vae.decode(latent.video.to(parameter.device, parameter.dtype), tiled=tiled, on_frame=on_progress)
+            frames = ((pixels[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 3, 0).cpu()
+        if latent.audio is not None:
+            if audio_vae is None:
+                raise ValueError("this latent has audio: connect an LTX audio VAE")
+            parameter = next(audio_vae.parameters())
+            waveform = audio_vae.decode(latent.audio.to(parameter.device, parameter.dtype), output_rate=audio_rate)
+            waveform = waveform.float().cpu()
+            sample_rate = audio_rate or audio_vae.sample_rate
+    return DecodedAV(frames=frames, waveform=waveform, sample_rate=sample_rate, fps=latent.fps)
