@@ -1,0 +1,24 @@
+"""Sampling: the flow-matching schedule, the ODE solvers and NAVA's factorized guidance."""
+
+from nava_model.sampling.guidance import (
+    NEGATIVE_PROMPT_AUDIO,
+    NEGATIVE_PROMPT_VIDEO,
+    GuidanceInputs,
+    GuidanceScales,
+    default_negative_prompt,
+    guided_velocity,
+)
+from nava_model.sampling.schedules import flow_sigmas
+from nava_model.sampling.solvers import Solver, make_solver
+
+__all__ = [
+    "NEGATIVE_PROMPT_AUDIO",
+    "NEGATIVE_PROMPT_VIDEO",
+    "GuidanceInputs",
+    "GuidanceScales",
+    "Solver",
+    "default_negative_prompt",
+    "flow_sigmas",
+    "guided_velocity",
+    "make_solver",
+]
