@@ -172,7 +172,8 @@ def identify(info: CheckpointInfo) -> ComponentKind | None:
         return UMT5 if umt5 else T5
     if has("token_embedding.weight") and has("blocks.0.attn.q.weight"):
         return UMT5 if has("blocks.1.pos_embedding.embedding.weight") else T5
-    if has("backbone.stem.0.weight") or (any(k.startswith("spec.torchfbank") for k in keys)):
+    # ReDimNet keys start with "backbone.", which was stripped above.
+    if (has("stem.0.weight") and has("fin_wght1d.w")) or any(k.startswith("spec.torchfbank") for k in keys):
         return REDIMNET
     return None
 
