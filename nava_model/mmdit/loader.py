@@ -1,0 +1,305 @@
+"""Loading the MMDiT from `NAVA.safetensors`, `NAVA_fp8.safetensors` or a Wan2.2-TI2V-5B DiT (warm start).
+
+Order of work: read the file header, refuse a wrong or incomplete file, derive the config, build the
+model on the meta device, then read the tensors one at a time straight into their final dtype and
+device (`assign=True`), so peak memory is the model itself, not the file plus the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from ..checkpoints import (
+    NAVA_MMDIT,
+    TORCH_SUFFIXES,
+    WAN22_DIT,
+    CheckpointError,
+    CheckpointInfo,
+    inspect_checkpoint,
+    metadata_json,
+    read_state_dict,
+    require_kind,
+)
+from ..config import PRESETS, NavaConfig, get_preset
+from ..fp8 import FP8_DTYPES, swap_in_fp8_linears
+from ..random_init import random_state_dict, seeded_tensor, state_dict_shapes
+from .attention import check_backend
+from .model import NavaMMDiT
+
+logger = logging.getLogger("nava")
+
+LOADER_NAME = NAVA_MMDIT.loader
+FILE_PREFIX = "backbone."  # NAVA.safetensors holds the `NAVA` wrapper's state: its `backbone` is this model
+_OPTIONAL_PREFIXES = ("transformer.", FILE_PREFIX)
+_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.safetensors$")
+# In a Wan block these tensors have `*_audio` twins in NAVA's double-stream blocks.
+_TWINNED = re.compile(r"^(self_attn|cross_attn)\.(q|k|v|o|norm_q|norm_k)\.")
+
+
+def strip_prefixes(key: str) -> str:
+    for prefix in _OPTIONAL_PREFIXES:
+        if key.startswith(prefix):
+            key = key[len(prefix):]
+    return key
+
+
+def build_meta(config: NavaConfig, operations=nn, dtype=torch.float32) -> NavaMMDiT:
+    return NavaMMDiT(config, operations=operations, device="meta", dtype=dtype)
+
+
+def parameter_summary(config: NavaConfig) -> tuple[int, int]:
+    """(number of tensors, number of parameters) of the state dict, built on the meta device."""
+    shapes = state_dict_shapes(build_meta(config))
+    return len(shapes), sum(torch.Size(s).numel() for s in shapes.values())
+
+
+# -- config -----------------------------------------------------------------------------------------
+def _block_count(keys, prefix: str) -> int:
+    indices = {int(k[len(prefix):].split(".", 1)[0]) for k in keys if k.startswith(prefix)}
+    return max(indices) + 1 if indices else 0
+
+
+def config_from_shapes(shapes: dict[str, tuple[int, ...]]) -> NavaConfig:
+    """Infer the config of a NAVA state dict (keys without prefix). Heads: 24 for dim 3072, else head_dim 128."""
+    try:
+        dim, video_in, *patch = shapes["patch_embedding.weight"]
+        audio_conv = shapes["patch_embedding_audio.0.weight"]
+        fields = dict(
+            dim=dim,
+            ffn_dim=shapes["double_blocks.0.ffn.0.weight"][0],
+            text_dim=shapes["text_embedding.0.weight"][1],
+            freq_dim=shapes["time_embedding.0.weight"][1],
+            speaker_dim=shapes["speaker_embedding.net.1.weight"][1],
+            patch_size=tuple(patch),
+            video_in_channels=video_in,
+            audio_in_channels=audio_conv[1],
+            audio_embed_kernel=audio_conv[2],
+            num_double_blocks=_block_count(shapes, "double_blocks."),
+            num_single_blocks=_block_count(shapes, "single_blocks."),
+        )
+    except KeyError as missing:
+        raise CheckpointError(f"the NAVA checkpoint lacks {missing}: the file is incomplete, download it again") from None
+    release = PRESETS["nava-6.3b"]
+    if dim == release.dim:
+        return dataclasses.replace(release, **fields)
+    if dim % 128:
+        raise CheckpointError(
+            f"cannot tell the head count of a width-{dim} NAVA checkpoint; store its config as `nava_config` metadata"
+        )
+    return NavaConfig(num_heads=dim // 128, **fields)
+
+
+def config_from_metadata(info: CheckpointInfo) -> NavaConfig | None:
+    raw = metadata_json(info, "nava_config")
+    if raw is None:
+        return None
+    raw["patch_size"] = tuple(raw["patch_size"])
+    return NavaConfig(**raw)
+
+
+def config_to_json(config: NavaConfig) -> str:
+    return json.dumps(dataclasses.asdict(config))
+
+
+# -- Wan2.2 warm start --------------------------------------------------------------------------------
+def wan22_key_map(wan_keys, config: NavaConfig) -> dict[str, list[str]]:
+    """Official Wan2.2 DiT key -> the NAVA keys it initialises.
+
+    Wan block i < num_double_blocks fills the video half of double block i and its audio twins; the
+    following blocks fill the single blocks. `blocks.i.modulation` becomes `….modulation.modulation`.
+    """
+    mapping = {}
+    for key in wan_keys:
+        match = re.match(r"blocks\.(\d+)\.(.+)$", key)
+        if match is None:
+            mapping[key] = [key]
+            continue
+        index, rest = int(match[1]), match[2]
+        if rest == "modulation":
+            rest = "modulation.modulation"
+        if index >= config.num_double_blocks:
+            mapping[key] = [f"single_blocks.{index - config.num_double_blocks}.{rest}"]
+            continue
+        targets = [f"double_blocks.{index}.{rest}"]
+        if rest == "modulation.modulation":
+            targets.append(f"double_blocks.{index}.modulation_audio.modulation")
+        elif _TWINNED.match(rest):
+            attn, layer, param = rest.split(".", 2)
+            targets.append(f"double_blocks.{index}.{attn}.{layer}_audio.{param}")
+        mapping[key] = targets
+    return mapping
+
+
+def config_from_wan22(shapes: dict[str, tuple[int, ...]]) -> NavaConfig:
+    dim, video_in, *_ = shapes["patch_embedding.weight"]
+    layers = _block_count(shapes, "blocks.")
+    release = PRESETS["nava-6.3b"]
+    if dim == release.dim and layers == release.num_double_blocks + release.num_single_blocks:
+        return release
+    double = layers // 3
+    return NavaConfig(
+        dim=dim,
+        ffn_dim=shapes["blocks.0.ffn.0.weight"][0],
+        num_heads=max(1, dim // 128),
+        num_double_blocks=double,
+        num_single_blocks=layers - double,
+        text_dim=shapes["text_embedding.0.weight"][1],
+        freq_dim=shapes["time_embedding.0.weight"][1],
+        video_in_channels=video_in,
+    )
+
+
+def wan22_to_nava(wan_state: dict[str, Tensor], config: NavaConfig, seed: int = 0) -> dict[str, Tensor]:
+    """A full NAVA state dict from a Wan2.2 DiT state dict; parts Wan lacks get seeded random weights."""
+    state = {}
+    for key, targets in wan22_key_map(wan_state, config).items():
+        for target in targets:
+            state[target] = wan_state[key]
+    expected = state_dict_shapes(build_meta(config))
+    for key, shape in expected.items():
+        if key not in state:
+            state[key] = seeded_tensor(FILE_PREFIX + key, shape, seed)
+    return state
+
+
+# -- reading ----------------------------------------------------------------------------------------
+def _shard_paths(path: Path) -> list[Path]:
+    """All shards of a `…-0000k-of-0000n.safetensors` set (or just the file)."""
+    match = _SHARD.search(path.name)
+    if match is None:
+        return [path]
+    count = int(match[2])
+    stem = path.name[: match.start()]
+    paths = [path.with_name(f"{stem}-{i:05d}-of-{count:05d}.safetensors") for i in range(1, count + 1)]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise CheckpointError(f"{path.name} is one shard of {count}; missing beside it: {', '.join(missing)}")
+    return paths
+
+
+def _inspect(paths: list[Path]) -> CheckpointInfo:
+    infos = [inspect_checkpoint(p) for p in paths]
+    merged = CheckpointInfo(paths[0], {}, {}, dict(infos[0].metadata), dict(infos[0].extra))
+    for info in infos:
+        merged.shapes.update(info.shapes)
+        merged.dtypes.update(info.dtypes)
+    return merged
+
+
+def _read_tensors(paths: list[Path]) -> Iterator[tuple[str, Tensor]]:
+    """(key, tensor) pairs, one tensor in memory at a time for safetensors files."""
+    for path in paths:
+        if path.suffix in TORCH_SUFFIXES:
+            yield from read_state_dict(path)[0].items()
+            continue
+        with safe_open(str(path), framework="pt") as handle:
+            for key in handle.keys():
+                yield key, handle.get_tensor(key)
+
+
+def _fp8_layers(shapes: dict, dtypes: dict) -> dict[str, tuple[int, ...]]:
+    """Module path -> weight_scale shape for every fp8-stored Linear (keys without prefix)."""
+    layers = {}
+    for key, dtype in dtypes.items():
+        if dtype not in FP8_DTYPES:
+            continue
+        module = key.removesuffix(".weight")
+        if not key.endswith(".weight") or f"{module}.weight_scale" not in shapes:
+            raise CheckpointError(
+                f"{key} is stored in {dtype} without a `weight_scale`: this fp8 layout is not supported; "
+                "use NAVA.safetensors or NAVA_fp8.safetensors"
+            )
+        layers[module] = shapes[f"{module}.weight_scale"]
+    return layers
+
+
+def _check_layout(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]], name: str) -> None:
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in set(found) & set(expected) if tuple(found[k]) != tuple(expected[k]))
+    if missing or unexpected or wrong:
+        details = "; ".join(
+            f"{label}: {items[:3]}{' …' if len(items) > 3 else ''} ({len(items)})"
+            for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+            if items
+        )
+        raise CheckpointError(f"{name} does not match the NAVA MMDiT layout ({details}); is the file complete?")
+
+
+def load_nava_mmdit(
+    path, device="cpu", dtype=torch.float32, operations=nn, attention_backend: str = "auto"
+) -> NavaMMDiT:
+    """Load NAVA.safetensors / NAVA_fp8.safetensors, or a Wan2.2-TI2V-5B DiT as a video warm start."""
+    check_backend(attention_backend)
+    paths = _shard_paths(Path(path))
+    info = _inspect(paths)
+    kind = require_kind(info, (NAVA_MMDIT, WAN22_DIT), LOADER_NAME)
+    if info.is_tiny:
+        logger.warning("%s is a TINY random-weight test model (make-tiny): its output is noise", info.path.name)
+
+    file_shapes = {strip_prefixes(k): s for k, s in info.shapes.items()}
+    file_dtypes = {strip_prefixes(k): d for k, d in info.dtypes.items()}
+    fp8_layers = _fp8_layers(file_shapes, file_dtypes)
+    if kind is WAN22_DIT:
+        if fp8_layers:
+            raise CheckpointError(f"{info.path.name}: fp8 Wan2.2 DiTs are not supported as a warm start; use the bf16 file")
+        config = config_from_wan22(file_shapes)
+        key_map = wan22_key_map(file_shapes, config)
+    else:
+        config = config_from_metadata(info) or config_from_shapes(file_shapes)
+        key_map = {k: [k] for k in file_shapes}
+
+    model = build_meta(config, operations, dtype)
+    swap_in_fp8_linears(model, fp8_layers, operations)
+    expected = state_dict_shapes(model)
+    mapped = {t: file_shapes[k] for k, targets in key_map.items() for t in targets}
+    if kind is WAN22_DIT:
+        fresh = sorted(set(expected) - set(mapped))
+        logger.warning(
+            "%s is a Wan2.2 DiT: loaded as a video warm start; the audio embedder, speaker embedder and audio head "
+            "(%d tensors) keep a seeded random init, and the double blocks' audio twins copy the video weights",
+            info.path.name, len(fresh),
+        )
+        mapped.update({k: expected[k] for k in fresh})
+    _check_layout(mapped, expected, info.path.name)
+
+    params = dict(model.state_dict(keep_vars=True))
+    state = {}
+
+    def place(key: str, tensor: Tensor) -> Tensor:
+        target_dtype = tensor.dtype if tensor.dtype in FP8_DTYPES else params[key].dtype
+        return tensor.to(device=device, dtype=target_dtype)
+
+    for key, tensor in _read_tensors(paths):
+        for target in key_map[strip_prefixes(key)]:
+            state[target] = place(target, tensor)
+    for key in set(expected) - set(state):  # warm-start parts absent from a Wan file
+        state[key] = place(key, seeded_tensor(FILE_PREFIX + key, expected[key]))
+    model.load_state_dict(state, strict=True, assign=True)
+    model.attention_backend = attention_backend
+    return model.eval().requires_grad_(False)
+
+
+# -- tiny file ----------------------------------------------------------------------------------------
+def write_tiny_mmdit(models_dir, seed: int = 0) -> Path:
+    """models_dir/nava/NAVA.safetensors: the real key layout (`backbone.` prefix) at the `tiny` preset widths."""
+    config = get_preset("tiny")
+    shapes = {FILE_PREFIX + k: s for k, s in state_dict_shapes(build_meta(config)).items()}
+    path = Path(models_dir) / "nava" / "NAVA.safetensors"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        random_state_dict(shapes, seed),
+        str(path),
+        metadata={"nava_tiny": "true", "nava_config": config_to_json(config)},
+    )
+    return path
