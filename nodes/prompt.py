@@ -1,0 +1,96 @@
+"""NAVASpeakerSpanPrompt: the prompt with `<S>…<E>` speech spans, reference voices bound to them in order."""
+
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from nava_model import pipeline
+from nava_model.prompt import PromptError, prepare_prompt
+from nava_model.sampling.guidance import NEGATIVE_PROMPT_VIDEO
+
+from .memory import expect, load
+from .sockets import CATEGORY, NavaConditioning, SpeakerEncoder, TextEncoder
+
+MAX_VOICES = 4
+EXAMPLE_PROMPT = (
+    "A woman in a red coat stands on a windy pier and says <S>The boats are late again today.<E> Waves crash behind her."
+)
+
+
+def voice_inputs(voices: list[dict | None]) -> list[tuple | None]:
+    """AUDIO inputs -> (waveform [C, N], sample rate) per voice slot, up to the last connected one."""
+    last = max((i + 1 for i, v in enumerate(voices) if v is not None), default=0)
+    return [None if v is None else (v["waveform"][0], int(v["sample_rate"])) for v in voices[:last]]
+
+
+def check_prompt(prompt: str, voices: list[tuple | None], speaker_encoder) -> None:
+    """Span and voice errors, raised before any model is loaded."""
+    prepare_prompt(prompt, num_voices=len(voices))
+    if any(v is not None for v in voices) and speaker_encoder is None:
+        raise PromptError("a reference voice is connected but no speaker encoder: connect a NAVA ReDimNet Loader")
+
+
+def describe(conditioning: pipeline.Conditioning) -> str:
+    """What the node shows: each span and the voice it speaks with."""
+    if not conditioning.spans:
+        return "No speech spans: plain text-to-audio-video (write <S>words<E> to make someone speak)."
+    lines = [f"{len(conditioning.spans)} speech span(s):"]
+    for span, bound in zip(conditioning.spans, conditioning.voices_bound):
+        voice = f"voice_{span.index + 1}" if bound else "no reference voice (timbre from the text)"
+        lines.append(f"{span.index + 1}. \"{span.text.strip()}\" -> {voice}")
+    return "\n".join(lines)
+
+
+class NAVASpeakerSpanPrompt(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="NAVASpeakerSpanPrompt",
+            display_name="NAVA Speaker Span Prompt",
+            category=CATEGORY,
+            description="Encodes the prompt. Words between <S> and <E> are spoken; voice_1 speaks the first span, "
+            "voice_2 the second, and so on. Spans without a voice get a timbre from the text.",
+            inputs=[
+                TextEncoder.Input("text_encoder", tooltip="From NAVA umT5 Loader."),
+                SpeakerEncoder.Input(
+                    "speaker_encoder", optional=True, tooltip="From NAVA ReDimNet Loader; needed only with reference voices."
+                ),
+                io.String.Input(
+                    "prompt",
+                    multiline=True,
+                    default=EXAMPLE_PROMPT,
+                    tooltip="Describe the scene and the sound. Put spoken words between <S> and <E>; spans cannot nest.",
+                ),
+                io.String.Input(
+                    "negative_prompt",
+                    multiline=True,
+                    default=NEGATIVE_PROMPT_VIDEO,
+                    tooltip="What to steer away from (NAVA's default, in Chinese as upstream). The audio-only negative "
+                    "prompt stays NAVA's default.",
+                ),
+                *(
+                    io.Audio.Input(
+                        f"voice_{i}",
+                        optional=True,
+                        tooltip=f"Reference voice for speech span {i} (a few seconds of clean speech; first 30 s used).",
+                    )
+                    for i in range(1, MAX_VOICES + 1)
+                ),
+            ],
+            outputs=[NavaConditioning.Output(display_name="conditioning")],
+        )
+
+    @classmethod
+    def execute(
+        cls, text_encoder, prompt: str, negative_prompt: str, speaker_encoder=None,
+        voice_1=None, voice_2=None, voice_3=None, voice_4=None,
+    ) -> io.NodeOutput:
+        voices = voice_inputs([voice_1, voice_2, voice_3, voice_4])
+        check_prompt(prompt, voices, speaker_encoder)
+        text = expect(text_encoder, "NAVA_TEXT_ENCODER", "text_encoder", "NAVA umT5 Loader")
+        speaker = None
+        if any(v is not None for v in voices):
+            speaker = expect(speaker_encoder, "NAVA_SPEAKER_ENCODER", "speaker_encoder", "NAVA ReDimNet Loader")
+        encoder, speaker_model = load(text, speaker)
+        conditioning = pipeline.encode_conditioning(encoder, speaker_model, prompt, voices, negative_video=negative_prompt)
+        return io.NodeOutput(conditioning, ui={"text": [describe(conditioning)]})

@@ -1,0 +1,34 @@
+"""pytest fixtures for the node tests: the stand-ins installed, and one tiny models/ tree per session."""
+
+from __future__ import annotations
+
+import pytest
+
+from . import install
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """A ComfyUI-style models/ tree with every component written by make-tiny."""
+    from nava_model.tiny import make_tiny_models
+
+    models = tmp_path_factory.mktemp("tiny") / "models"
+    make_tiny_models(models)
+    return models
+
+
+@pytest.fixture
+def comfy(tmp_path):
+    """The stand-ins, with empty model folders and the output folder under tmp_path."""
+    install(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def comfy_tiny(tmp_path, tiny_models):
+    """The stand-ins over the tiny models; outputs under tmp_path."""
+    install(tmp_path, tiny_models)
+    from nodes import register_nava_folder
+
+    register_nava_folder()
+    return tmp_path
