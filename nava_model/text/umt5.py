@@ -1,0 +1,208 @@
+"""umT5-XXL text encoder: transformers' `UMT5EncoderModel`, our loader for its file layouts, the tokenizer.
+
+Loads Wan's official `models_t5_umt5-xxl-enc-bf16.pth`, HF `UMT5EncoderModel` exports and ComfyUI's
+`umt5_xxl_fp16.safetensors` / `umt5_xxl_fp8_e4m3fn_scaled.safetensors` (fp8 weights stay fp8 in
+memory and are dequantised layer by layer at forward time). The model is built on the meta device
+and the file's tensors are assigned to it one by one, so the weights are allocated once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from ..checkpoints import TORCH_SUFFIXES, UMT5, CheckpointError, CheckpointInfo, inspect_checkpoint, read_state_dict, require_kind
+from ..config import PRESETS
+from ..fp8 import FP8_DTYPES, swap_in_fp8_linears
+from ..random_init import random_state_dict
+from .cleaning import clean_prompt
+from .layout import UMT5Widths, hf_config, hf_name, official_shapes, widths_from_shapes
+from .tiny_tokenizer import train_tiny_spiece
+from .tokenizer import UMT5Tokenizer, find_tokenizer, sentencepiece_tokenizer
+
+LOADER = "NAVA umT5 Loader"
+TINY_FILE = Path("text_encoders") / "umt5_xxl_fp16.safetensors"
+TOKENIZER_KEY = "spiece_model"  # ComfyUI stores the serialized SentencePiece model under this key
+TIED_EMBEDDING = "encoder.embed_tokens.weight"  # the same tensor as shared.weight
+FP8_SCALE_SUFFIXES = (".scale_weight", ".weight_scale")  # ComfyUI "scaled fp8" / newer `comfy_quant` names
+# Extras of ComfyUI's fp8 files: the format marker, per-layer JSON, input scales (we dequantise the weights instead).
+IGNORED = re.compile(r"scaled_fp8|.*\.(scale_input|input_scale|comfy_quant)")
+LINEAR_WEIGHT = re.compile(r".*\.(SelfAttention\.[qkvo]|DenseReluDense\.(wi_0|wi_1|wo))\.weight")
+
+logger = logging.getLogger("nava")
+
+
+@dataclass
+class EncodedText:
+    embeddings: Tensor  # [L_valid, d_model]
+    token_ids: list[int]  # the valid tokens, `</s>` last
+
+
+class UMT5TextEncoder:
+    """Prompts -> umT5 embeddings of their valid tokens (upstream trims the 512-token padding away)."""
+
+    def __init__(self, model: nn.Module, tokenizer: UMT5Tokenizer):
+        self.model = model
+        self.tokenizer = tokenizer
+
+    @property
+    def placeholder_token_id(self) -> int:
+        return self.tokenizer.placeholder_token_id
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.shared.weight.device
+
+    @torch.no_grad()
+    def encode(self, texts: list[str]) -> list[EncodedText]:
+        if isinstance(texts, str) or not all(isinstance(text, str) for text in texts):
+            raise TypeError("UMT5TextEncoder.encode takes a list of strings")
+        if not texts:
+            return []
+        token_ids = [self.tokenizer(clean_prompt(text)) for text in texts]
+        # Padding only to the longest prompt gives the valid rows upstream's 512-padding gives:
+        # padded keys are masked out and the relative bias depends on offsets only.
+        lengths = [len(ids) for ids in token_ids]
+        ids = torch.zeros(len(texts), max(lengths), dtype=torch.long)
+        for row, row_ids in enumerate(token_ids):
+            ids[row, : len(row_ids)] = torch.tensor(row_ids)
+        mask = (torch.arange(ids.shape[1]) < torch.tensor(lengths)[:, None]).long()
+        hidden = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device)).last_hidden_state
+        return [EncodedText(row[:length], row_ids) for row, length, row_ids in zip(hidden, lengths, token_ids)]
+
+
+def load_umt5(path: str | os.PathLike, device="cpu", dtype: torch.dtype = torch.float32, tokenizer_path=None,
+              operations=torch.nn) -> UMT5TextEncoder:
+    """Load a umT5 encoder file (any layout above) and its tokenizer (see `tokenizer.find_tokenizer`)."""
+    info = inspect_checkpoint(path)
+    require_kind(info, (UMT5,), LOADER)
+    if info.is_tiny:
+        logger.warning("%s is a tiny random-weight file written by make-tiny: its embeddings are noise", info.path.name)
+    names = _hf_names(info)
+    widths = _widths(info, {name: info.shapes[key] for key, name in names.items()})
+    fp8_scales = _fp8_scales(info, names)
+    with _tensor_reader(info) as read:
+        embedded = read(TOKENIZER_KEY).numpy().tobytes() if info.has(TOKENIZER_KEY) else None
+        tokenizer = find_tokenizer(info.path, embedded, tokenizer_path)
+        if tokenizer.vocab_size > widths.vocab_size:
+            raise CheckpointError(
+                f"the tokenizer has {tokenizer.vocab_size} tokens but {info.path.name} embeds only {widths.vocab_size}: "
+                "they do not belong together"
+            )
+        model = build_encoder(widths, operations, {module: () for module in fp8_scales})
+        _check_complete(info, names, fp8_scales, model)
+        state = {}
+        for key, name in names.items():
+            tensor = read(key)
+            state[name] = tensor.to(device) if name.removesuffix(".weight") in fp8_scales else tensor.to(device, dtype)
+        for module, scale_key in fp8_scales.items():
+            scale = read(scale_key) if scale_key else torch.ones(())
+            state[f"{module}.weight_scale"] = scale.to(device, torch.float32)
+        state[TIED_EMBEDDING] = state["shared.weight"]
+        model.load_state_dict(state, assign=True)
+    return UMT5TextEncoder(model.eval().requires_grad_(False), tokenizer)
+
+
+def build_encoder(widths: UMT5Widths, operations=torch.nn, fp8_layers: dict[str, tuple[int, ...]] | None = None
+                  ) -> nn.Module:
+    """transformers' `UMT5EncoderModel` on the meta device, its Linears from `operations` (fp8 ones where named)."""
+    from transformers import UMT5EncoderModel  # imported here: transformers takes seconds to import
+
+    with torch.device("meta"):
+        model = UMT5EncoderModel(hf_config(widths))
+    if operations is not torch.nn:
+        for name, module in list(model.named_modules()):
+            if type(module) is torch.nn.Linear:
+                model.set_submodule(name, operations.Linear(module.in_features, module.out_features, bias=False, device="meta"))
+    swap_in_fp8_linears(model, fp8_layers or {}, operations)
+    return model
+
+
+@contextmanager
+def _tensor_reader(info: CheckpointInfo):
+    """key -> tensor, read one at a time (torch files are memory-mapped)."""
+    if info.path.suffix in TORCH_SUFFIXES:
+        tensors, _ = read_state_dict(info.path)
+        yield tensors.__getitem__
+        return
+    try:
+        with safe_open(str(info.path), framework="pt") as handle:
+            yield handle.get_tensor
+    except (OSError, RuntimeError) as exc:  # RuntimeError: safetensors' error for data past the end
+        raise CheckpointError(f"{info.path.name} could not be read ({exc}): the file is truncated, download it again") from exc
+
+
+def _hf_names(info: CheckpointInfo) -> dict[str, str]:
+    """File key -> HF name for the encoder's tensors (tokenizer, fp8 extras, tied copy and decoder left out)."""
+    official = info.has("token_embedding.weight")
+    names = {} if info.has("shared.weight") else {TIED_EMBEDDING: "shared.weight"}  # exports holding only the tied copy
+    for key in info.shapes:
+        if key in (TOKENIZER_KEY, TIED_EMBEDDING) or key.endswith(FP8_SCALE_SUFFIXES) or IGNORED.fullmatch(key):
+            continue
+        if key.startswith(("decoder.", "lm_head.")):  # a full encoder-decoder export: only the encoder is used
+            continue
+        name = hf_name(key) if official else key
+        if name is None:
+            raise CheckpointError(f"{info.path.name}: unexpected tensor {key!r} in an official Wan umT5 file")
+        names[key] = name
+    return names
+
+
+def _widths(info: CheckpointInfo, shapes: dict[str, tuple[int, ...]]) -> UMT5Widths:
+    try:
+        return widths_from_shapes(shapes)
+    except KeyError as exc:
+        raise CheckpointError(f"{info.path.name} lacks the umT5 tensor {exc}: the file is incomplete") from exc
+    except ValueError as exc:
+        raise CheckpointError(f"{info.path.name}: {exc}") from exc
+
+
+def _fp8_scales(info: CheckpointInfo, names: dict[str, str]) -> dict[str, str | None]:
+    """HF Linear name -> file key of its scale (None: unscaled), for the Linears stored in float8."""
+    scales = {}
+    for key, name in names.items():
+        dtype = info.dtypes[key]
+        if not dtype.is_floating_point:
+            raise CheckpointError(
+                f"{info.path.name} stores {key} as {dtype}: {LOADER} reads fp32/fp16/bf16 and fp8 (e4m3fn) umT5 files, "
+                "not this quantisation; use umt5_xxl_fp16.safetensors or umt5_xxl_fp8_e4m3fn_scaled.safetensors"
+            )
+        if dtype in FP8_DTYPES and LINEAR_WEIGHT.fullmatch(name):
+            layer = key.removesuffix(".weight")
+            scales[name.removesuffix(".weight")] = next((layer + s for s in FP8_SCALE_SUFFIXES if info.has(layer + s)), None)
+    return scales
+
+
+def _check_complete(info: CheckpointInfo, names: dict[str, str], fp8_scales: dict, model: nn.Module) -> None:
+    expected = set(model.state_dict()) - {TIED_EMBEDDING} - {f"{module}.weight_scale" for module in fp8_scales}
+    found = set(names.values())
+    missing, unexpected = sorted(expected - found), sorted(found - expected)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{info.path.name} is not a complete umT5 encoder (missing {missing[:3]}, unexpected {unexpected[:3]}): "
+            "the file is damaged or belongs to another model"
+        )
+
+
+def write_tiny_umt5(models_dir: str | os.PathLike, seed: int = 0) -> Path:
+    """A tiny random-weight umT5 under ComfyUI's name and key layout, its SentencePiece model inside."""
+    spiece = train_tiny_spiece()
+    d_model = PRESETS["tiny"].text_dim
+    widths = UMT5Widths(sentencepiece_tokenizer(spiece).vocab_size, d_model, num_layers=2, num_heads=2, d_ff=2 * d_model,
+                        d_kv=d_model // 2)
+    weights = random_state_dict(official_shapes(widths), seed, torch.float16)  # drawn under the official names
+    tensors = {hf_name(key): value for key, value in weights.items()}
+    tensors[TOKENIZER_KEY] = torch.frombuffer(bytearray(spiece), dtype=torch.uint8)
+    path = Path(models_dir) / TINY_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata={"nava_tiny": "true"})
+    return path
