@@ -21,6 +21,7 @@ from nava_model.sampling import (
 
 FIXTURE = Path(__file__).parent / "fixtures" / "guidance_combination.safetensors"
 TEXT_DIM = 8
+PASS_NAMES = ("c", "u", "m", "tu")
 POSITIVE, NEGATIVE = 1.0, 2.0  # constant context values that tell the fake model's rows apart
 
 
@@ -59,19 +60,22 @@ class FakeModel:
         self.voices = voices
         self.forwards: list[list[str]] = []
 
-    def __call__(self, video, audio, timestep, context, speaker=None, clean_first_frame=False, cross_modal_masked=False):
+    def __call__(
+        self, video, audio, timestep, context, speaker=None, clean_first_frame=False, cross_modal_masked=False
+    ):
         names = classify_rows(context, speaker, cross_modal_masked)
         if not self.voices:  # without voices c and tu would look alike; the c row is the unmasked positive one
             names = ["c" if n == "tu" else n for n in names]
         self.forwards.append(names)
-        return self.output(video, names, timestep, context, "video"), self.output(audio, names, timestep, context, "audio")
+        video_out = self.output(video, names, timestep, context, "video")
+        return video_out, self.output(audio, names, timestep, context, "audio")
 
     def output(self, x, names, timestep, context, modality):
         if x is None:
             return None
         if self.velocities is not None:
             return torch.cat([self.velocities[n][modality] for n in names])
-        code = torch.tensor([["c", "u", "m", "tu"].index(n) + 1.0 for n in names])
+        code = torch.tensor([PASS_NAMES.index(n) + 1.0 for n in names])
         shape = (-1,) + (1,) * (x.ndim - 1)
         return torch.sin(x * code.view(shape)) + context[:, 0, 0].view(shape) + 1e-3 * timestep.view(shape)
 
@@ -87,7 +91,12 @@ def latents(video=True, audio=True):
     return v, a
 
 
-UPSTREAM_FLAGS = {"align_timbre": (True, True), "align": (True, False), "timbre": (False, True), "plain": (False, False)}
+UPSTREAM_FLAGS = {
+    "align_timbre": (True, True),
+    "align": (True, False),
+    "timbre": (False, True),
+    "plain": (False, False),
+}
 
 
 @pytest.mark.parametrize("scale_set", ["default", "other"])
@@ -116,18 +125,15 @@ def test_default_scales_are_navas():
 
 
 def test_formula_with_all_four_passes():
-    model = FakeModel()
-    video, audio = latents()
-    inputs, scales = make_inputs(), GuidanceScales(video=1.5, audio=0.5, video_align=2.0, audio_align=0.25, timbre=4.0)
-    v_video, v_audio = guided_velocity(model, video, audio, torch.tensor([500.0]), inputs, scales, max_batch=1)
-    outs = {}
-    for name in ("c", "u", "m", "tu"):
-        context = inputs.negative if name == "u" else inputs.positive
-        t = torch.tensor([500.0])
-        outs[name] = (model.output(video, [name], t, context, "video"), model.output(audio, [name], t, context, "audio"))
-    c, u, m, tu = (outs[n] for n in ("c", "u", "m", "tu"))
-    torch.testing.assert_close(v_video, c[0] + 1.5 * (c[0] - u[0]) + 2.0 * (c[0] - m[0]))
-    torch.testing.assert_close(v_audio, c[1] + 0.5 * (c[1] - u[1]) + 0.25 * (c[1] - m[1]) + 4.0 * (c[1] - tu[1]))
+    generator = torch.Generator().manual_seed(2)
+    shapes = {"video": (1, 48, 2, 4, 4), "audio": (1, 5, 128)}
+    velocities = {n: {k: torch.randn(shape, generator=generator) for k, shape in shapes.items()} for n in PASS_NAMES}
+    scales = GuidanceScales(video=1.5, audio=0.5, video_align=2.0, audio_align=0.25, timbre=4.0)
+    v_video, v_audio = guided_velocity(FakeModel(velocities), *latents(), torch.tensor([500.0]), make_inputs(), scales)
+    c, u, m, tu = (velocities[n]["video"] for n in PASS_NAMES)
+    torch.testing.assert_close(v_video, c + 1.5 * (c - u) + 2.0 * (c - m))
+    c, u, m, tu = (velocities[n]["audio"] for n in PASS_NAMES)
+    torch.testing.assert_close(v_audio, c + 0.5 * (c - u) + 0.25 * (c - m) + 4.0 * (c - tu))
 
 
 def test_all_passes_run_in_one_forward_when_they_fit():
@@ -199,7 +205,9 @@ def test_zero_scales_skip_their_forward(scales, voices, expected):
 def test_all_zero_scales_return_the_conditional_velocity():
     model = FakeModel()
     video, audio = latents()
-    v_video, v_audio = guided_velocity(model, video, audio, torch.tensor([10.0]), make_inputs(), GuidanceScales(0, 0, 0, 0, 0))
+    v_video, v_audio = guided_velocity(
+        model, video, audio, torch.tensor([10.0]), make_inputs(), GuidanceScales(0, 0, 0, 0, 0)
+    )
     c_video, c_audio = model(video, audio, torch.tensor([10.0]), make_inputs().positive, make_inputs().speaker)
     torch.testing.assert_close(v_video, c_video)
     torch.testing.assert_close(v_audio, c_audio)
@@ -227,7 +235,9 @@ def test_only_the_conditional_row_carries_the_voices():
     def model(video, audio, timestep, context, speaker=None, clean_first_frame=False, cross_modal_masked=False):
         names = classify_rows(context, speaker, cross_modal_masked)
         voiced = (speaker.positions >= 0).any(dim=1).tolist()
-        seen.update({n: (v, speaker.embeddings[i].abs().sum().item() > 0) for i, (n, v) in enumerate(zip(names, voiced))})
+        seen.update(
+            {n: (v, speaker.embeddings[i].abs().sum().item() > 0) for i, (n, v) in enumerate(zip(names, voiced))}
+        )
         return video, audio
 
     guided_velocity(model, *latents(), torch.tensor([999.0]), make_inputs(), GuidanceScales())
@@ -243,7 +253,9 @@ def test_contexts_of_different_lengths_are_zero_padded_to_one_length():
         assert context[1, 4:].abs().sum() == 0  # the u row: 4 negative rows, then zeros
         return video, audio
 
-    guided_velocity(model, *latents(), torch.tensor([999.0]), make_inputs(positive_len=7, negative_len=4), GuidanceScales())
+    guided_velocity(
+        model, *latents(), torch.tensor([999.0]), make_inputs(positive_len=7, negative_len=4), GuidanceScales()
+    )
     assert shapes == [(4, 7, TEXT_DIM)]
 
 
@@ -281,7 +293,9 @@ def test_negative_prompts_are_upstreams():
     assert NEGATIVE_PROMPT_VIDEO.endswith("背景人很多，倒着走, 音频带有机械音、闷糊、回音、失真、电流声、爆音、杂音")
 
 
-@pytest.mark.parametrize("mode,expected", [("av", NEGATIVE_PROMPT_VIDEO), ("video", NEGATIVE_PROMPT_VIDEO), ("audio", NEGATIVE_PROMPT_AUDIO)])
+@pytest.mark.parametrize(
+    "mode,expected", [("av", NEGATIVE_PROMPT_VIDEO), ("video", NEGATIVE_PROMPT_VIDEO), ("audio", NEGATIVE_PROMPT_AUDIO)]
+)
 def test_audio_only_mode_uses_the_audio_negative_prompt(mode, expected):
     assert default_negative_prompt(mode) == expected
 

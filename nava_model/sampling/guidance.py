@@ -24,8 +24,9 @@ lengths are zero-padded to a common length, which the model does anyway (to 512 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -141,19 +142,6 @@ def needed_passes(terms: dict[str, list[tuple[float, Pass]]]) -> list[Pass]:
     return [p for p in (COND, UNCOND, MASKED, TIMBRE_UNCOND) if p is COND or p in used]
 
 
-class VelocityModel(Protocol):
-    def __call__(
-        self,
-        video: Tensor | None,
-        audio: Tensor | None,
-        timestep: Tensor,
-        context: Tensor,
-        speaker: SpeakerCondition | None = None,
-        clean_first_frame: bool = False,
-        cross_modal_masked: Tensor | bool = False,
-    ) -> tuple[Tensor | None, Tensor | None]: ...
-
-
 def _pad_rows(context: Tensor, length: int) -> Tensor:
     return F.pad(context, (0, 0, 0, length - context.shape[1]))
 
@@ -175,55 +163,22 @@ def _repeat(x: Tensor | None, times: int) -> Tensor | None:
     return None if x is None else x.repeat(times, *([1] * (x.ndim - 1)))
 
 
-def run_passes(
-    model: VelocityModel,
-    passes: list[Pass],
-    video: Tensor | None,
-    audio: Tensor | None,
-    timestep: Tensor,
-    inputs: GuidanceInputs,
-    clean_first_frame: bool = False,
-) -> tuple[Tensor | None, Tensor | None]:
-    """One forward over the passes stacked along the batch: row block k holds passes[k]."""
+def stack_passes(
+    passes: list[Pass], video: Tensor | None, audio: Tensor | None, timestep: Tensor, inputs: GuidanceInputs
+) -> dict:
+    """Model arguments that run `passes` in one forward: row block k (of the latents' batch size) is passes[k]."""
     batch = (video if video is not None else audio).shape[0]
     length = max(inputs.positive.shape[1], inputs.negative.shape[1])
     contexts = [_pad_rows(inputs.negative if p.negative else inputs.positive, length) for p in passes]
-    speaker = None if inputs.speaker is None else _stack_speakers(inputs.speaker, passes, batch)
     masked = torch.tensor([p.masked for p in passes], device=timestep.device).repeat_interleave(batch)
-    return model(
-        _repeat(video, len(passes)),
-        _repeat(audio, len(passes)),
-        timestep.expand(batch).repeat(len(passes)),
-        torch.cat([c.expand(batch, -1, -1) for c in contexts]),
-        speaker=speaker,
-        clean_first_frame=clean_first_frame,
+    return dict(
+        video=_repeat(video, len(passes)),
+        audio=_repeat(audio, len(passes)),
+        timestep=timestep.expand(batch).repeat(len(passes)),
+        context=torch.cat([c.expand(batch, -1, -1) for c in contexts]),
+        speaker=None if inputs.speaker is None else _stack_speakers(inputs.speaker, passes, batch),
         cross_modal_masked=masked if masked.any() else False,
     )
-
-
-def evaluate_passes(
-    model: VelocityModel,
-    passes: list[Pass],
-    video: Tensor | None,
-    audio: Tensor | None,
-    timestep: Tensor,
-    inputs: GuidanceInputs,
-    clean_first_frame: bool = False,
-    max_batch: int = 4,
-) -> dict[Pass, dict[str, Tensor]]:
-    """Velocities of every pass, keyed by pass then modality, using forwards of at most `max_batch` rows."""
-    batch = (video if video is not None else audio).shape[0]
-    per_forward = max(1, max_batch // batch)
-    results: dict[Pass, dict[str, Tensor]] = {}
-    for start in range(0, len(passes), per_forward):
-        group = passes[start : start + per_forward]
-        out_video, out_audio = run_passes(model, group, video, audio, timestep, inputs, clean_first_frame)
-        for k, p in enumerate(group):
-            rows = slice(k * batch, (k + 1) * batch)
-            results[p] = {
-                name: out[rows] for name, out in (("video", out_video), ("audio", out_audio)) if out is not None
-            }
-    return results
 
 
 def combine(cond: Tensor, terms: list[tuple[float, Tensor]]) -> Tensor:
@@ -235,7 +190,7 @@ def combine(cond: Tensor, terms: list[tuple[float, Tensor]]) -> Tensor:
 
 
 def guided_velocity(
-    model: VelocityModel,
+    model: Callable[..., tuple[Tensor | None, Tensor | None]],
     video: Tensor | None,
     audio: Tensor | None,
     timestep: Tensor,
@@ -244,14 +199,26 @@ def guided_velocity(
     clean_first_frame: bool = False,
     max_batch: int = 4,
 ) -> tuple[Tensor | None, Tensor | None]:
-    """Guided velocities (video, audio) for one step; a modality passed as None stays None."""
+    """Guided velocities (video, audio) for one step; a modality passed as None stays None.
+
+    `model` is called like `NavaMMDiT.forward`; the passes go through it `max_batch` rows at a time
+    (1 = one pass per forward).
+    """
     if video is None and audio is None:
         raise ValueError("guided_velocity needs a video latent, an audio latent, or both")
     if max_batch < 1:
         raise ValueError(f"max_batch must be at least 1, got {max_batch}")
     terms = guidance_terms(scales, video is not None, audio is not None, inputs.speaker is not None)
     passes = needed_passes(terms)
-    velocities = evaluate_passes(model, passes, video, audio, timestep, inputs, clean_first_frame, max_batch)
+    batch = (video if video is not None else audio).shape[0]
+    per_forward = max(1, max_batch // batch)
+    velocities: dict[Pass, dict[str, Tensor | None]] = {}
+    for start in range(0, len(passes), per_forward):
+        group = passes[start : start + per_forward]
+        outputs = model(**stack_passes(group, video, audio, timestep, inputs), clean_first_frame=clean_first_frame)
+        for k, p in enumerate(group):
+            rows = slice(k * batch, (k + 1) * batch)
+            velocities[p] = {name: None if out is None else out[rows] for name, out in zip(("video", "audio"), outputs)}
     cond = velocities[COND]
     guided = {
         modality: combine(cond[modality], [(s, velocities[p][modality]) for s, p in pairs])
