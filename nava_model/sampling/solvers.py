@@ -9,7 +9,7 @@ UniPC (Zhao et al. 2023) in the form NAVA uses: data prediction m = x − σ·v,
 on the first step (no history yet) and on the last step, and a final sigma of 0. With α = 1 − σ and
 the log signal-to-noise ratio λ = ln α − ln σ, a step from σ_s to σ_t of size h = λ_t − λ_s reads
 
-    x_t = (σ_t/σ_s)·x_s − α_t·φ·m_s − α_t·φ·(ρ·D),    φ = e^(−h) − 1,
+    x_t = (σ_t/σ_s)·x_s − α_t·φ·(m_s + ρ·D),    φ = e^(−h) − 1,
 
 where D are divided differences of earlier predictions, weighted by the order conditions ρ.
 """
@@ -91,43 +91,39 @@ class UniPCSolver(_Schedule):
         self.index += 1
         return self.predict(sample, i, self.last_order)
 
-    def _step_coefficients(self, s: int, t: int) -> tuple[float, float, float]:
-        """(σ_t/σ_s, α_t·φ, h) for the step s → t; at σ_t = 0 the first is 0 and α_t·φ is −1."""
+    def _coefficients(self, s: int, t: int) -> tuple[float, float, float, float]:
+        """σ_t/σ_s, α_t, φ = e^(−h) − 1 and h = λ_t − λ_s for the step s → t (at σ_t = 0: 0, 1, −1, ∞)."""
         h = self.lambdas[t] - self.lambdas[s]
-        phi = math.expm1(-h)
-        return self.sigmas[t] / self.sigmas[s], (1 - self.sigmas[t]) * phi, h
+        return self.sigmas[t] / self.sigmas[s], 1 - self.sigmas[t], math.expm1(-h), h
 
     def _ratio(self, k: int, s: int, h: float) -> float:
         """r = (λ_k − λ_s) / h, the position of an earlier prediction in units of the step."""
         return (self.lambdas[k] - self.lambdas[s]) / h
 
     def predict(self, x: Tensor, i: int, order: int) -> Tensor:
-        """UniP: x_{i+1} from x_i, m_i and (order 2) m_{i−1} with weight ρ = 1/2."""
+        """UniP: x_{i+1} from x_i, m_i and (order 2) D = (m_{i−1} − m_i)/r with weight ρ = 1/2."""
         m = self.predictions[-1]
-        decay, alpha_phi, h = self._step_coefficients(i, i + 1)
-        x_next = decay * x - alpha_phi * m
-        if order == 2:
-            d = (self.predictions[-2] - m) / self._ratio(i - 1, i, h)
-            x_next = x_next - alpha_phi * 0.5 * d
-        return x_next
+        decay, alpha, phi, h = self._coefficients(i, i + 1)
+        if order == 1:
+            return decay * x - alpha * phi * m
+        d = (self.predictions[-2] - m) / self._ratio(i - 1, i, h)
+        return decay * x - alpha * phi * (m + 0.5 * d)
 
     def correct(self, sample_prev: Tensor, m: Tensor, i: int) -> Tensor:
         """UniC: redo the step i−1 → i of order p = last_order, now also using m_i at the new point."""
         m_prev = self.predictions[-1]
-        decay, alpha_phi, h = self._step_coefficients(i - 1, i)
-        x = decay * sample_prev - alpha_phi * m_prev
+        decay, alpha, phi, h = self._coefficients(i - 1, i)
         if self.last_order == 1:
-            return x - alpha_phi * 0.5 * (m - m_prev)
-        # Order 2: ρ solves [[1, 1], [r, 1]]·ρ = b for the divided difference D of m_{i−2}.
+            return decay * sample_prev - alpha * phi * (m_prev + 0.5 * (m - m_prev))
+        # Order 2: ρ solves [[1, 1], [r, 1]]·ρ = b, for D = (m_{i−2} − m_{i−1})/r and for m_i − m_{i−1}.
         r = self._ratio(i - 2, i - 1, h)
-        phi = math.expm1(-h)
         g1 = phi / -h - 1
         g2 = g1 / -h - 0.5
         b1, b2 = g1 / phi, 2 * g2 / phi
         rho_d = (b1 - b2) / (1 - r)
         rho_m = b1 - rho_d
         d = (self.predictions[-2] - m_prev) / r
-        return x - alpha_phi * (rho_d * d + rho_m * (m - m_prev))
+        return decay * sample_prev - alpha * phi * (m_prev + rho_d * d + rho_m * (m - m_prev))
 
 
 SOLVERS = {"unipc": UniPCSolver, "euler": EulerSolver}
