@@ -1,0 +1,3 @@
+"""Video (Wan2.2) and audio (LTX-2) VAEs."""
+
+from nava_model.vae.ltx_audio import LtxAudioVAE, audio_latent_length, load_ltx_audio_vae, write_tiny_ltx_audio_vae
