@@ -144,6 +144,19 @@ def metadata_json(info: CheckpointInfo, key: str) -> dict | None:
     return json.loads(raw) if raw else None
 
 
+def layout_mismatch(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]) -> str | None:
+    """A short description of missing / unexpected / wrong-shape keys, or None when the layouts agree."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in set(found) & set(expected) if tuple(found[k]) != tuple(expected[k]))
+    parts = [
+        f"{label}: {keys[:3]}{' ...' if len(keys) > 3 else ''} ({len(keys)})"
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+        if keys
+    ]
+    return "; ".join(parts) or None
+
+
 def _strip_prefixes(key: str, prefixes: tuple[str, ...]) -> str:
     for prefix in prefixes:
         if key.startswith(prefix):

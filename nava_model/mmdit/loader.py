@@ -26,6 +26,7 @@ from ..checkpoints import (
     CheckpointError,
     CheckpointInfo,
     inspect_checkpoint,
+    layout_mismatch,
     metadata_json,
     read_state_dict,
     require_kind,
@@ -224,16 +225,9 @@ def _fp8_layers(shapes: dict, dtypes: dict) -> dict[str, tuple[int, ...]]:
 
 
 def _check_layout(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]], name: str) -> None:
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    wrong = sorted(k for k in set(found) & set(expected) if tuple(found[k]) != tuple(expected[k]))
-    if missing or unexpected or wrong:
-        details = "; ".join(
-            f"{label}: {items[:3]}{' …' if len(items) > 3 else ''} ({len(items)})"
-            for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
-            if items
-        )
-        raise CheckpointError(f"{name} does not match the NAVA MMDiT layout ({details}); is the file complete?")
+    mismatch = layout_mismatch(found, expected)
+    if mismatch:
+        raise CheckpointError(f"{name} does not match the NAVA MMDiT layout ({mismatch}); is the file complete?")
 
 
 def load_nava_mmdit(
