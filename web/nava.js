@@ -1,0 +1,281 @@
+// NAVA front-end: speech spans in the prompt node, span/voice counts, a warning before Queue, and an
+// in-node player for NAVA Save. Served at /extensions/<pack>/nava.js, so the app lives two levels up.
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+
+const EXTENSION = "nava.ui";
+const PROMPT_NODE = "NAVASpeakerSpanPrompt";
+const SAVE_NODE = "NAVASaveAV";
+const SPAN_OPEN = "<S>";
+const SPAN_CLOSE = "<E>";
+const PLACEHOLDER = "<extra_id_2>"; // the server strips it before checking spans; so do we
+const MAX_VOICES = 4;
+const EXAMPLE = "<S>Hello there.<E>";
+// one colour per span; span i speaks with voice_i, so the swatch beside voice_i matches
+const SPEAKER_COLOURS = ["#f2a33a", "#4fb3e8", "#79c46b", "#e86fa8"];
+const ERROR_COLOUR = "#ff5c5c";
+
+const speakerColour = (index) => SPEAKER_COLOURS[index % SPEAKER_COLOURS.length];
+
+// Same rules and wording as nava_model/prompt.py: the first problem stops the parse, as on the server.
+export function parseSpeechSpans(prompt) {
+  const spans = [];
+  let openTag = null; // index of the pending "<S>"
+  const tags = /<S>|<E>/g;
+  for (let tag; (tag = tags.exec(prompt)) !== null; ) {
+    const at = tag.index;
+    if (tag[0] === SPAN_OPEN) {
+      if (openTag !== null) {
+        return { spans, error: { at, length: SPAN_OPEN.length, message:
+          `'${SPAN_OPEN}' at character ${at} starts a speech span inside the one opened at character ${openTag}; ` +
+          `spans cannot nest: close the first with '${SPAN_CLOSE}' before opening the next, e.g. '${EXAMPLE} <S>Hi!<E>'` } };
+      }
+      openTag = at;
+      continue;
+    }
+    if (openTag === null) {
+      return { spans, error: { at, length: SPAN_CLOSE.length, message:
+        `'${SPAN_CLOSE}' at character ${at} closes no speech span; put '${SPAN_OPEN}' before the spoken words, e.g. '${EXAMPLE}'` } };
+    }
+    const start = openTag + SPAN_OPEN.length;
+    const text = prompt.slice(start, at);
+    if (!text.split(PLACEHOLDER).join("").trim()) {
+      return { spans, error: { at: openTag, length: at + SPAN_CLOSE.length - openTag, message:
+        `speech span ${spans.length + 1} (character ${openTag}) is empty; write the words to be spoken between ` +
+        `'${SPAN_OPEN}' and '${SPAN_CLOSE}', e.g. '${EXAMPLE}', or remove the pair` } };
+    }
+    spans.push({ index: spans.length, open: openTag, start, end: at, text });
+    openTag = null;
+  }
+  if (openTag !== null) {
+    return { spans, error: { at: openTag, length: SPAN_OPEN.length, message:
+      `'${SPAN_OPEN}' at character ${openTag} is never closed; end the spoken words with '${SPAN_CLOSE}', e.g. '${EXAMPLE}'` } };
+  }
+  return { spans, error: null };
+}
+
+function connectedVoices(node) {
+  return (node.inputs ?? [])
+    .filter((input) => /^voice_\d+$/.test(input.name) && input.link != null)
+    .map((input) => Number(input.name.slice("voice_".length)));
+}
+
+function hasLink(node, name) {
+  return node.inputs?.some((input) => input.name === name && input.link != null) ?? false;
+}
+
+// Everything the node shows and the queue check reports, from the prompt text and the wiring.
+export function checkPromptNode(prompt, voices, speakerEncoder) {
+  const { spans, error } = parseSpeechSpans(prompt.split(PLACEHOLDER).join(""));
+  const problems = error ? [error.message] : [];
+  const last = Math.max(0, ...voices); // voices bind by slot: voice_3 alone still means three slots
+  if (!error && last > spans.length) {
+    problems.push(`${last} reference voice slot(s) in use (up to voice_${last}) but ${spans.length} speech span(s); ` +
+      `voice_i speaks span i, so add a span per voice (e.g. '${EXAMPLE}') or disconnect voice_${last}`);
+  }
+  if (voices.length && !speakerEncoder) {
+    problems.push("a reference voice is connected but no speaker encoder: connect a NAVA ReDimNet Loader to speaker_encoder");
+  }
+  return { spans, error, voices, problems };
+}
+
+function inspectNode(node) {
+  const prompt = node.widgets?.find((w) => w.name === "prompt")?.value ?? "";
+  return { prompt, ...checkPromptNode(String(prompt), connectedVoices(node), hasLink(node, "speaker_encoder")) };
+}
+
+function element(tag, style = {}, text = undefined) {
+  const el = document.createElement(tag);
+  Object.assign(el.style, style);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+// The prompt again, below the textarea: spans on their speaker's colour, the faulty tag in red.
+function renderMirror(target, prompt, spans, error) {
+  const pieces = [];
+  let cursor = 0;
+  const plain = (until) => {
+    if (until > cursor) pieces.push(element("span", { opacity: "0.75" }, prompt.slice(cursor, until)));
+    cursor = Math.max(cursor, until);
+  };
+  for (const span of spans) {
+    const colour = speakerColour(span.index);
+    plain(span.open);
+    pieces.push(element("span", { color: colour, fontWeight: "bold" }, SPAN_OPEN));
+    const spoken = element("span", { background: colour + "33", borderBottom: `2px solid ${colour}`, borderRadius: "2px" }, span.text);
+    spoken.title = `speech span ${span.index + 1}: voice_${span.index + 1}`;
+    pieces.push(spoken);
+    pieces.push(element("span", { color: colour, fontWeight: "bold" }, SPAN_CLOSE));
+    cursor = span.end + SPAN_CLOSE.length;
+  }
+  if (error) {
+    plain(error.at);
+    const bad = element("span", { background: ERROR_COLOUR + "55", textDecoration: `wavy underline ${ERROR_COLOUR}` },
+      prompt.slice(error.at, error.at + error.length));
+    bad.title = error.message;
+    pieces.push(bad);
+    cursor = error.at + error.length;
+  }
+  plain(prompt.length);
+  target.replaceChildren(...pieces);
+}
+
+function renderStatus(target, state) {
+  const items = [element("span", { marginRight: "8px" }, `${state.spans.length} span(s)`)];
+  for (let slot = 1; slot <= Math.max(MAX_VOICES, ...state.voices); slot++) {
+    const used = state.voices.includes(slot);
+    const hasSpan = slot <= state.spans.length;
+    if (!used && !hasSpan) continue;
+    const colour = hasSpan ? speakerColour(slot - 1) : ERROR_COLOUR;
+    const label = used ? (hasSpan ? `voice_${slot} ✓` : `voice_${slot}: no span`) : `span ${slot}: timbre from text`;
+    const item = element("span", { marginRight: "8px", whiteSpace: "nowrap" });
+    item.append(element("span", { color: colour }, "● "), element("span", { opacity: used ? "1" : "0.7" }, label));
+    items.push(item);
+  }
+  for (const problem of state.problems) {
+    items.push(element("div", { color: ERROR_COLOUR, marginTop: "2px" }, "⚠ " + problem));
+  }
+  target.replaceChildren(...items);
+}
+
+function attachSpanView(node) {
+  const root = element("div", {
+    font: "12px monospace", color: "var(--input-text, #ddd)", background: "var(--comfy-input-bg, #222)",
+    border: "1px solid var(--border-color, #444)", borderRadius: "4px", padding: "4px 6px",
+    overflowY: "auto", boxSizing: "border-box", whiteSpace: "pre-wrap", wordBreak: "break-word",
+  });
+  root.className = "nava-span-view";
+  const status = element("div", { fontFamily: "sans-serif", marginBottom: "4px" });
+  const mirror = element("div");
+  root.append(status, mirror);
+
+  let shown = null;
+  const refresh = () => {
+    const state = inspectNode(node);
+    const key = JSON.stringify([state.prompt, state.voices, state.problems]);
+    if (key === shown) return state;
+    shown = key;
+    renderStatus(status, state);
+    renderMirror(mirror, state.prompt, state.spans, state.error);
+    node.nava_problems = state.problems;
+    root.style.borderColor = state.problems.length ? ERROR_COLOUR : "var(--border-color, #444)";
+    return state;
+  };
+
+  const widget = node.addDOMWidget("nava_spans", "nava_spans", root, {
+    serialize: false, // display only: not in widgets_values, not in the API prompt
+    hideOnZoom: false,
+    getValue: () => undefined,
+    setValue: () => {},
+    getMinHeight: () => 70,
+    getMaxHeight: () => 260,
+  });
+  widget.serialize = false;
+  // The queue path calls this on every widget just before it builds the prompt.
+  widget.beforeQueued = () => {
+    const state = refresh();
+    if (state.problems.length) warnBeforeQueue(node, state.problems);
+  };
+  node.nava_refresh = refresh;
+
+  const promptWidget = node.widgets.find((w) => w.name === "prompt");
+  promptWidget?.inputEl?.addEventListener("input", refresh);
+  const callback = promptWidget?.callback;
+  if (promptWidget) {
+    promptWidget.callback = function (...args) {
+      refresh();
+      return callback?.apply(this, args);
+    };
+  }
+  refresh();
+}
+
+function warnBeforeQueue(node, problems) {
+  const where = `${node.title ?? "NAVA Speaker Span Prompt"} (#${node.id})`;
+  const detail = `${where}: ${problems.join(" | ")}. The prompt was queued anyway; the node will stop with this error.`;
+  const toast = app.extensionManager?.toast;
+  if (toast?.add) {
+    toast.add({ severity: "warn", summary: "NAVA speech spans", detail, life: 10000 });
+  } else {
+    console.warn("[NAVA] " + detail);
+  }
+  app.canvas?.selectNode?.(node);
+}
+
+function viewURL(file) {
+  const query = new URLSearchParams({ filename: file.filename, subfolder: file.subfolder ?? "", type: file.type ?? "output" });
+  return api.apiURL(`/view?${query}${app.getRandParam?.() ?? ""}`);
+}
+
+// The saved MP4 (or sound alone) in the node, with controls and sound.
+function showSaved(node, output) {
+  const video = output?.nava_video?.[0];
+  const audio = video ? null : output?.audio?.[0];
+  const file = video ?? audio;
+  if (!file) return;
+  if (!node.nava_player) {
+    const box = element("div", { width: "100%", height: "100%", display: "flex", alignItems: "center", justifyContent: "center" });
+    const widget = node.addDOMWidget("nava_player", "nava_player", box, {
+      serialize: false, hideOnZoom: false, getValue: () => undefined, setValue: () => {},
+      getMinHeight: () => node.nava_player_height ?? 60,
+    });
+    widget.serialize = false;
+    node.nava_player = box;
+  }
+  const media = element(video ? "video" : "audio", { width: "100%", maxHeight: "100%" });
+  Object.assign(media, { controls: true, playsInline: true, loop: !!video, preload: "metadata" });
+  media.className = video ? "nava-video" : "nava-audio";
+  media.title = file.filename;
+  media.addEventListener("loadedmetadata", () => {
+    const width = node.size[0] - 20;
+    node.nava_player_height = video && media.videoWidth ? Math.round((width * media.videoHeight) / media.videoWidth) + 10 : 60;
+    node.setSize([node.size[0], node.computeSize()[1]]);
+    app.graph.setDirtyCanvas(true, true);
+  });
+  media.src = viewURL(file);
+  node.nava_player.replaceChildren(media);
+}
+
+function registerOnce(extension) {
+  // The web folder can be served twice (pyproject [tool.comfy] web, and WEB_DIRECTORY under the folder's own
+  // name when that differs), so this module may run twice: register the first time only.
+  const flag = Symbol.for(extension.name);
+  if (globalThis[flag]) return;
+  globalThis[flag] = true;
+  app.registerExtension(extension);
+}
+
+registerOnce({
+  name: EXTENSION,
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData.name === PROMPT_NODE) {
+      const created = nodeType.prototype.onNodeCreated;
+      nodeType.prototype.onNodeCreated = function (...args) {
+        const result = created?.apply(this, args);
+        attachSpanView(this);
+        return result;
+      };
+      const connections = nodeType.prototype.onConnectionsChange;
+      nodeType.prototype.onConnectionsChange = function (...args) {
+        const result = connections?.apply(this, args);
+        this.nava_refresh?.();
+        return result;
+      };
+      const configured = nodeType.prototype.onConfigure;
+      nodeType.prototype.onConfigure = function (...args) {
+        const result = configured?.apply(this, args);
+        this.nava_refresh?.();
+        return result;
+      };
+    }
+    if (nodeData.name === SAVE_NODE) {
+      const executed = nodeType.prototype.onExecuted;
+      nodeType.prototype.onExecuted = function (output) {
+        const result = executed?.apply(this, arguments);
+        showSaved(this, output);
+        return result;
+      };
+    }
+  },
+});
