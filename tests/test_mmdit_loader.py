@@ -40,6 +40,15 @@ def test_tiny_file_has_the_release_name_and_loads_with_its_config(tiny_file, cap
                                stored["backbone.double_blocks.1.self_attn.q_audio.weight"])
 
 
+def test_a_bf16_model_runs_and_stays_near_fp32(tiny_file):
+    half = load_nava_mmdit(tiny_file, dtype=torch.bfloat16, attention_backend="math")
+    full = load_nava_mmdit(tiny_file, attention_backend="math")
+    assert half.double_blocks[0].ffn[0].weight.dtype == torch.bfloat16
+    for ours, expected in zip(_forward(half), _forward(full)):
+        assert ours.dtype == torch.float32
+        assert (ours - expected).abs().max() <= 0.05 * expected.abs().max()
+
+
 def test_config_is_inferred_from_shapes_and_transformer_prefix_is_accepted(tmp_path):
     config = get_preset("tiny", dim=128, num_heads=1)
     shapes = {"transformer.backbone." + k: s for k, s in state_dict_shapes(build_meta(config)).items()}

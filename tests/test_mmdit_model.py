@@ -149,3 +149,30 @@ def test_masked_joint_attention_keeps_modalities_apart():
     out = joint_attention(q, k, v, (8, 4), torch.tensor([True]), "math")
     torch.testing.assert_close(out[:, :8], attention(q[:, :8], k[:, :8], v[:, :8], "math"))
     torch.testing.assert_close(out[:, 8:], attention(q[:, 8:], k[:, 8:], v[:, 8:], "math"))
+
+
+class Ops:
+    """An `operations` namespace like ComfyUI's `comfy.ops`: subclasses of the torch layers."""
+
+    class Linear(torch.nn.Linear):
+        pass
+
+    class Conv1d(torch.nn.Conv1d):
+        pass
+
+    class Conv3d(torch.nn.Conv3d):
+        pass
+
+    class LayerNorm(torch.nn.LayerNorm):
+        pass
+
+
+def test_every_weighted_layer_comes_from_the_operations_namespace():
+    from nava_model.fp8 import swap_in_fp8_linears
+
+    model = NavaMMDiT(get_preset("tiny"), operations=Ops, device="meta")
+    swap_in_fp8_linears(model, {"single_blocks.0.ffn.0": (128,)}, operations=Ops)
+    for base in (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv3d, torch.nn.LayerNorm):
+        layers = [m for m in model.modules() if isinstance(m, base)]
+        assert layers and all(isinstance(m, getattr(Ops, base.__name__)) for m in layers)
+    assert model.single_blocks[0].ffn[0].weight.dtype == torch.float8_e4m3fn

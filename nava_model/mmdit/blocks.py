@@ -37,6 +37,11 @@ class Modulation(NamedTuple):
     gate: Tensor
 
 
+class BlockModulation(NamedTuple):
+    attn: Modulation
+    ffn: Modulation
+
+
 def _grouped(x: Tensor, groups: int, fn: Callable[[Tensor], Tensor]) -> Tensor:
     return fn(x.unflatten(1, (groups, -1))).flatten(1, 2)
 
@@ -58,10 +63,10 @@ class ModulationTable(nn.Module):
         super().__init__()
         self.modulation = nn.Parameter(torch.empty(1, 6, dim, device=device, dtype=dtype))
 
-    def forward(self, e0: Tensor) -> tuple[Modulation, Modulation]:
-        """e0 [B, G, 6, dim] -> (attention modulation, FFN modulation)."""
+    def forward(self, e0: Tensor) -> BlockModulation:
+        """e0 [B, G, 6, dim] -> the attention and FFN modulations."""
         chunks = (self.modulation.float().to(e0.device) + e0).unbind(2)
-        return Modulation(*chunks[:3]), Modulation(*chunks[3:])
+        return BlockModulation(Modulation(*chunks[:3]), Modulation(*chunks[3:]))
 
 
 class RMSNorm(nn.Module):
@@ -118,6 +123,8 @@ class Projections(nn.Module):
 
 
 class SelfAttention(Projections):
+    """One softmax over [video; audio] (or per modality in masked rows), RoPE on q and k."""
+
     def forward(self, xs: Streams, rope: Rope, masked: Tensor, backend: str) -> Streams:
         present = [(i, x) for i, x in enumerate(xs) if x is not None]
         q = torch.cat([self.query(x, i) for i, x in present], dim=1)
@@ -166,8 +173,8 @@ class Block(nn.Module):
         context: [B, text_len, dim] in the compute dtype, which the layers' inputs are cast to."""
         tables = (self.modulation, getattr(self, "modulation_audio", self.modulation))
         mods = per_stream(lambda e, table: table(e), e0, tables)
-        attn_mod = tuple(m and m[0] for m in mods)
-        ffn_mod = tuple(m and m[1] for m in mods)
+        attn_mod = per_stream(lambda m: m.attn, mods)
+        ffn_mod = per_stream(lambda m: m.ffn, mods)
         cast = context.dtype
 
         h = per_stream(lambda x, m: modulate(self.norm1(x), m).to(cast), xs, attn_mod)

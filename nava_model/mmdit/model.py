@@ -12,6 +12,7 @@ Key names match `NAVA.safetensors` without its `backbone.` prefix.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +28,11 @@ class SpeakerCondition:
 
     embeddings: Tensor  # [B, N, 192]; an all-zero row selects the learned null token
     positions: Tensor  # [B, N] long: context row of each speaker, -1 = unused slot
+
+
+class TimeEmbedding(NamedTuple):
+    e: Tensor  # [B, G, dim] fp32: modulates the heads
+    e0: Tensor  # [B, G, 6, dim] fp32: modulates the blocks
 
 
 def timestep_sinusoid(t: Tensor, dim: int) -> Tensor:
@@ -192,13 +198,13 @@ class NavaMMDiT(nn.Module):
         context[rows[used], positions[used]] = speaker_rows.to(context.dtype)
         return context
 
-    def embed_time(self, t: Tensor) -> tuple[Tensor, Tensor]:
+    def embed_time(self, t: Tensor) -> TimeEmbedding:
         """Timesteps of any shape -> e [..., dim] and e0 [..., 6, dim] (fp32), each distinct value embedded once."""
         values, inverse = torch.unique(t.float(), return_inverse=True)
         freq = timestep_sinusoid(values, self.config.freq_dim).to(self.compute_dtype)
         e = self.time_embedding(freq)
         e0 = self.time_projection(e).float().unflatten(-1, (6, self.config.dim))
-        return e.float()[inverse], e0[inverse]
+        return TimeEmbedding(e.float()[inverse], e0[inverse])
 
     def _stream_times(self, timestep: Tensor, video: Tensor | None, audio: Tensor | None, clean_first_frame: bool):
         """Timesteps [B, G] per present stream, for G equal token groups: one group, or one per latent frame
@@ -237,8 +243,8 @@ class NavaMMDiT(nn.Module):
         audio_len = 0 if audio is None else audio.shape[1]
 
         embedded = per_stream(self.embed_time, self._stream_times(timestep, video, audio, clean_first_frame))
-        e = tuple(pair and pair[0] for pair in embedded)
-        e0 = tuple(pair and pair[1] for pair in embedded)
+        e = per_stream(lambda emb: emb.e, embedded)
+        e0 = per_stream(lambda emb: emb.e0, embedded)
         ctx = self.embed_context(context, speaker)
         rope = joint_rope(grid, audio_len, self.config, device=ctx.device)
         masked = torch.as_tensor(cross_modal_masked, dtype=torch.bool).cpu().expand(batch)

@@ -10,6 +10,7 @@ pairs pass through. Angles are computed in float64 and kept as fp32 cos/sin tabl
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -76,6 +77,7 @@ def audio_angles(length: int, config: NavaConfig) -> Tensor:
     return angles
 
 
+@functools.lru_cache(maxsize=8)  # one table per clip size and device, reused at every step
 def joint_rope(video_grid: tuple[int, int, int] | None, audio_length: int, config: NavaConfig, device=None) -> Rope:
     """The table of the sequence [video tokens; audio tokens] (either part may be absent)."""
     parts = []
