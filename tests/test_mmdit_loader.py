@@ -103,6 +103,44 @@ def test_fp8_file_stays_fp8_in_memory_and_matches_its_dequantised_weights(tmp_pa
         assert (ours - expected).abs().max() <= 0.15 * expected.abs().max()
 
 
+class CastingOps:
+    """Layers that cast their weights to the input's dtype at use, as ComfyUI's manual-cast ops do."""
+
+    class Linear(torch.nn.Linear):
+        def forward(self, x):
+            bias = None if self.bias is None else self.bias.to(x.dtype)
+            return torch.nn.functional.linear(x, self.weight.to(x.dtype), bias)
+
+    class Conv1d(torch.nn.Conv1d):
+        def forward(self, x):
+            bias = None if self.bias is None else self.bias.to(x.dtype)
+            return self._conv_forward(x, self.weight.to(x.dtype), bias)
+
+    class Conv3d(torch.nn.Conv3d):
+        def forward(self, x):
+            return self._conv_forward(x, self.weight.to(x.dtype), self.bias.to(x.dtype))
+
+    LayerNorm = torch.nn.LayerNorm
+
+
+def test_fp8_storage_keeps_only_matrices_in_fp8_and_runs_in_the_compute_dtype(tiny_file):
+    model = load_nava_mmdit(tiny_file, dtype=torch.float8_e4m3fn, operations=CastingOps, attention_backend="math",
+                            compute_dtype=torch.bfloat16)
+    block = model.double_blocks[0]
+    assert block.ffn[0].weight.dtype == torch.float8_e4m3fn
+    assert model.patch_embedding_audio[2].w1.weight.dtype == torch.float8_e4m3fn
+    assert block.ffn[0].bias.dtype == block.modulation.modulation.dtype == torch.bfloat16
+    assert block.norm3.weight.dtype == block.self_attn.norm_q.weight.dtype == torch.bfloat16
+    full = load_nava_mmdit(tiny_file, attention_backend="math")
+    for ours, expected in zip(_forward(model), _forward(full)):
+        assert (ours - expected).abs().max() <= 0.2 * expected.abs().max()
+
+
+def test_fp8_storage_with_plain_torch_layers_is_refused(tiny_file):
+    with pytest.raises(ValueError, match="casts weights"):
+        load_nava_mmdit(tiny_file, dtype=torch.float8_e4m3fn)
+
+
 def _wan_file(tmp_path, layers=3, in_channels=48):
     """A Wan2.2-layout DiT file at width 128 (official key names, no prefix)."""
     config = get_preset("tiny", dim=128, num_heads=1, num_double_blocks=1, num_single_blocks=layers - 1)

@@ -7,11 +7,11 @@ device (`assign=True`), so peak memory is the model itself, not the file plus th
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -35,7 +35,7 @@ from ..config import PRESETS, NavaConfig, get_preset
 from ..fp8 import FP8_DTYPES, swap_in_fp8_linears
 from ..random_init import random_state_dict, seeded_tensor, state_dict_shapes
 from .attention import check_backend
-from .model import NavaMMDiT
+from .model import NavaMMDiT, build_meta
 
 logger = logging.getLogger("nava")
 
@@ -52,16 +52,6 @@ def strip_prefixes(key: str) -> str:
         if key.startswith(prefix):
             key = key[len(prefix):]
     return key
-
-
-def build_meta(config: NavaConfig, operations=nn, dtype=torch.float32) -> NavaMMDiT:
-    return NavaMMDiT(config, operations=operations, device="meta", dtype=dtype)
-
-
-def parameter_summary(config: NavaConfig) -> tuple[int, int]:
-    """(number of tensors, number of parameters) of the state dict, built on the meta device."""
-    shapes = state_dict_shapes(build_meta(config))
-    return len(shapes), sum(torch.Size(s).numel() for s in shapes.values())
 
 
 # -- config -----------------------------------------------------------------------------------------
@@ -92,7 +82,7 @@ def config_from_shapes(shapes: dict[str, tuple[int, ...]]) -> NavaConfig:
         raise CheckpointError(f"the NAVA checkpoint lacks {missing}: the file is incomplete, download it again") from None
     release = PRESETS["nava-6.3b"]
     if dim == release.dim:
-        return dataclasses.replace(release, **fields)
+        return replace(release, **fields)
     if dim % 128:
         raise CheckpointError(
             f"cannot tell the head count of a width-{dim} NAVA checkpoint; store its config as `nava_config` metadata"
@@ -109,7 +99,7 @@ def config_from_metadata(info: CheckpointInfo) -> NavaConfig | None:
 
 
 def config_to_json(config: NavaConfig) -> str:
-    return json.dumps(dataclasses.asdict(config))
+    return json.dumps(asdict(config))
 
 
 # -- Wan2.2 warm start --------------------------------------------------------------------------------
@@ -230,58 +220,104 @@ def _check_layout(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[i
         raise CheckpointError(f"{name} does not match the NAVA MMDiT layout ({mismatch}); is the file complete?")
 
 
-def load_nava_mmdit(
-    path, device="cpu", dtype=torch.float32, operations=nn, attention_backend: str = "auto"
-) -> NavaMMDiT:
-    """Load NAVA.safetensors / NAVA_fp8.safetensors, or a Wan2.2-TI2V-5B DiT as a video warm start."""
-    check_backend(attention_backend)
-    paths = _shard_paths(Path(path))
+@dataclass(frozen=True)
+class _LoadPlan:
+    """What a checked file holds and where each of its tensors goes."""
+
+    paths: list[Path]
+    name: str
+    config: NavaConfig
+    shapes: dict[str, tuple[int, ...]]  # file keys without prefix
+    key_map: dict[str, list[str]]  # file key (without prefix) -> model keys
+    fp8_layers: dict[str, tuple[int, ...]]  # fp8-stored Linears -> weight_scale shape
+    warm_start: bool  # a Wan2.2 DiT: the audio-only parts are absent
+
+
+def _plan(path: Path) -> _LoadPlan:
+    """Read the header(s), refuse a wrong file, derive the config: nothing is allocated yet."""
+    paths = _shard_paths(path)
     info = _inspect(paths)
     kind = require_kind(info, (NAVA_MMDIT, WAN22_DIT), LOADER_NAME)
     if info.is_tiny:
         logger.warning("%s is a TINY random-weight test model (make-tiny): its output is noise", info.path.name)
+    shapes = {strip_prefixes(k): s for k, s in info.shapes.items()}
+    fp8_layers = _fp8_layers(shapes, {strip_prefixes(k): d for k, d in info.dtypes.items()})
+    if kind is not WAN22_DIT:
+        config = config_from_metadata(info) or config_from_shapes(shapes)
+        return _LoadPlan(paths, info.path.name, config, shapes, {k: [k] for k in shapes}, fp8_layers, False)
+    if fp8_layers:
+        raise CheckpointError(f"{info.path.name}: fp8 Wan2.2 DiTs are not supported as a warm start; use the bf16 file")
+    config = config_from_wan22(shapes)
+    return _LoadPlan(paths, info.path.name, config, shapes, wan22_key_map(shapes, config), {}, True)
 
-    file_shapes = {strip_prefixes(k): s for k, s in info.shapes.items()}
-    file_dtypes = {strip_prefixes(k): d for k, d in info.dtypes.items()}
-    fp8_layers = _fp8_layers(file_shapes, file_dtypes)
-    if kind is WAN22_DIT:
-        if fp8_layers:
-            raise CheckpointError(f"{info.path.name}: fp8 Wan2.2 DiTs are not supported as a warm start; use the bf16 file")
-        config = config_from_wan22(file_shapes)
-        key_map = wan22_key_map(file_shapes, config)
-    else:
-        config = config_from_metadata(info) or config_from_shapes(file_shapes)
-        key_map = {k: [k] for k in file_shapes}
 
-    model = build_meta(config, operations, dtype)
-    swap_in_fp8_linears(model, fp8_layers, operations)
+def _keep_fp8_to_matrices(model: nn.Module, compute_dtype: torch.dtype) -> None:
+    """With fp8 storage only Linear / Conv weights stay fp8; norms, biases, modulation tables and tokens
+    (a small share of the bytes, sensitive to rounding) are stored in the compute dtype."""
+    for module in model.modules():
+        is_matrix_layer = isinstance(module, (nn.Linear, nn.modules.conv._ConvNd))
+        for name, param in list(module.named_parameters(recurse=False)):
+            if param.dtype in FP8_DTYPES and not (is_matrix_layer and name == "weight"):
+                setattr(module, name, nn.Parameter(torch.empty_like(param, dtype=compute_dtype), requires_grad=False))
+
+
+def _compute_dtype(dtype: torch.dtype, compute_dtype: torch.dtype | None, operations) -> torch.dtype:
+    if dtype in FP8_DTYPES and operations is nn:
+        raise ValueError(
+            f"{dtype} weight storage needs an `operations` namespace that casts weights at use (ComfyUI's comfy.ops); "
+            "with torch.nn load NAVA_fp8.safetensors or use bfloat16"
+        )
+    if compute_dtype is not None:
+        return compute_dtype
+    return dtype if dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.bfloat16
+
+
+def load_nava_mmdit(
+    path, device="cpu", dtype=torch.float32, operations=nn, attention_backend: str = "auto",
+    compute_dtype: torch.dtype | None = None,
+) -> NavaMMDiT:
+    """Load NAVA.safetensors / NAVA_fp8.safetensors, or a Wan2.2-TI2V-5B DiT as a video warm start.
+
+    `dtype` is the storage dtype; `compute_dtype` (default: `dtype`, or bf16 for fp8 storage) is what the
+    layers run in when `operations` casts weights at use, as ComfyUI's manual-cast ops do.
+    """
+    check_backend(attention_backend)
+    compute_dtype = _compute_dtype(dtype, compute_dtype, operations)
+    plan = _plan(Path(path))
+    model = build_meta(plan.config, operations, dtype)
+    model.compute_dtype = compute_dtype
+    swap_in_fp8_linears(model, plan.fp8_layers, operations)
+    _keep_fp8_to_matrices(model, compute_dtype)
     expected = state_dict_shapes(model)
-    mapped = {t: file_shapes[k] for k, targets in key_map.items() for t in targets}
-    if kind is WAN22_DIT:
-        fresh = sorted(set(expected) - set(mapped))
+    found = {t: plan.shapes[k] for k, targets in plan.key_map.items() for t in targets}
+    absent = sorted(set(expected) - set(found)) if plan.warm_start else []
+    if absent:
         logger.warning(
             "%s is a Wan2.2 DiT: loaded as a video warm start; the audio embedder, speaker embedder and audio head "
             "(%d tensors) keep a seeded random init, and the double blocks' audio twins copy the video weights",
-            info.path.name, len(fresh),
+            plan.name, len(absent),
         )
-        mapped.update({k: expected[k] for k in fresh})
-    _check_layout(mapped, expected, info.path.name)
+    _check_layout({**found, **{k: expected[k] for k in absent}}, expected, plan.name)
+    _assign(model, plan, absent, device)
+    model.attention_backend = attention_backend
+    return model.eval().requires_grad_(False)
 
+
+def _assign(model: NavaMMDiT, plan: _LoadPlan, absent: list[str], device) -> None:
+    """Read the tensors one at a time into their final device and dtype and hand them to the meta model."""
     params = dict(model.state_dict(keep_vars=True))
-    state = {}
 
     def place(key: str, tensor: Tensor) -> Tensor:
         target_dtype = tensor.dtype if tensor.dtype in FP8_DTYPES else params[key].dtype
         return tensor.to(device=device, dtype=target_dtype)
 
-    for key, tensor in _read_tensors(paths):
-        for target in key_map[strip_prefixes(key)]:
+    state = {}
+    for key, tensor in _read_tensors(plan.paths):
+        for target in plan.key_map[strip_prefixes(key)]:
             state[target] = place(target, tensor)
-    for key in set(expected) - set(state):  # warm-start parts absent from a Wan file
-        state[key] = place(key, seeded_tensor(FILE_PREFIX + key, expected[key]))
+    for key in absent:
+        state[key] = place(key, seeded_tensor(FILE_PREFIX + key, params[key].shape))
     model.load_state_dict(state, strict=True, assign=True)
-    model.attention_backend = attention_backend
-    return model.eval().requires_grad_(False)
 
 
 # -- tiny file ----------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import NavaConfig
+from ..random_init import state_dict_shapes
 from .blocks import Block, Streams, per_stream
 from .rope import joint_rope
 
@@ -267,3 +268,14 @@ class NavaMMDiT(nn.Module):
         x = x.reshape(x.shape[0], frames, height, width, pt, ph, pw, -1)
         x = torch.einsum("bfhwpqrc->bcfphqwr", x)
         return x.reshape(x.shape[0], x.shape[1], frames * pt, height * ph, width * pw)
+
+
+def build_meta(config: NavaConfig, operations=nn, dtype=torch.float32) -> NavaMMDiT:
+    """The model on the meta device: layout and shapes without memory."""
+    return NavaMMDiT(config, operations=operations, device="meta", dtype=dtype)
+
+
+def parameter_summary(config: NavaConfig) -> tuple[int, int]:
+    """(number of tensors, number of parameters) of the state dict, built on the meta device."""
+    shapes = state_dict_shapes(build_meta(config))
+    return len(shapes), sum(torch.Size(s).numel() for s in shapes.values())
