@@ -50,7 +50,8 @@ def load_text_encoder(path: Path) -> ModelHandle:
     from nava_model.text.umt5 import load_umt5
 
     device, offload = model_management.text_encoder_device(), model_management.text_encoder_offload_device()
-    encoder = load_umt5(path, device=offload, dtype=working_dtype(device))
+    dtype = working_dtype(device)
+    encoder = load_umt5(path, device=offload, dtype=dtype, operations=ops.pick_operations(dtype, None))
     return wrap("NAVA_TEXT_ENCODER", encoder.model, device, offload, runner=encoder)
 
 
@@ -58,4 +59,5 @@ def load_speaker_encoder(path: Path) -> ModelHandle:
     from nava_model.speaker.redimnet import load_redimnet
 
     device, offload = model_management.text_encoder_device(), model_management.text_encoder_offload_device()
-    return wrap("NAVA_SPEAKER_ENCODER", load_redimnet(path, device=offload), device, offload)
+    encoder = load_redimnet(path, device=offload, operations=ops.pick_operations(torch.float32, None))
+    return wrap("NAVA_SPEAKER_ENCODER", encoder, device, offload)

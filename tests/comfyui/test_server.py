@@ -1,0 +1,182 @@
+"""Acceptance tests against a real ComfyUI server (skipped without COMFYUI_PATH; see harness.py).
+
+Every API workflow in workflows/api/ (plus the pack's own minimal graph) is queued through
+POST /prompt with small settings so it runs on the tiny weights on a CPU: each NAVASampler gets
+2 steps, a custom 64x64 size and 1 second (25 frames). The saved files are then opened.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import json
+import subprocess
+import uuid
+from pathlib import Path
+
+import av
+import pytest
+from harness import COMFYUI_PATH, COMFYUI_PYTHON, REPO, SKIP_REASON, WebSocket, saved_files, start_server
+
+pytestmark = [pytest.mark.comfyui, pytest.mark.skipif(not COMFYUI_PATH, reason=SKIP_REASON)]
+
+SMALL = {"steps": 2, "aspect": "custom", "width": 64, "height": 64, "seconds": 1.0, "frames": 0}
+FPS = 24.0
+
+
+def pack_graph(mode: str = "audio+video", prefix: str = "NAVA/pack", **sampler) -> dict:
+    """The pack's own minimal T2AV graph: five loaders, prompt, sampler, decode, save."""
+    widgets = {
+        "mode": mode, "aspect": "custom", "width": 64, "height": 64, "seconds": 1.0, "frames": 0, "steps": 2,
+        "seed": 42, "sampler": "unipc", "shift": 5.0, "video_guidance": 3.0, "audio_guidance": 2.0,
+        "video_align_guidance": 3.0, "audio_align_guidance": 2.0, "timbre_guidance": 3.0,
+    } | sampler
+    return {
+        "1": {"class_type": "NAVAModelLoader", "inputs": {"model_name": "NAVA.safetensors", "weight_dtype": "auto", "attention": "auto"}},
+        "2": {"class_type": "NAVAWanVAELoader", "inputs": {"vae_name": "wan2.2_vae.safetensors"}},
+        "3": {"class_type": "NAVAAudioVAELoader", "inputs": {"vae_name": "ltx-2.3-22b-dev_audio_vae.safetensors"}},
+        "4": {"class_type": "NAVAUMT5Loader", "inputs": {"text_encoder_name": "umt5_xxl_fp16.safetensors"}},
+        "5": {"class_type": "NAVAReDimNetLoader", "inputs": {"model_name": "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt"}},
+        "6": {"class_type": "NAVASpeakerSpanPrompt", "inputs": {
+            "text_encoder": ["4", 0], "speaker_encoder": ["5", 0], "negative_prompt": "low quality",
+            "prompt": "A man on a pier says <S>The boats are late again.<E> Gulls cry.",
+        }},
+        "7": {"class_type": "NAVASampler", "inputs": {"model": ["1", 0], "conditioning": ["6", 0], **widgets}},
+        "8": {"class_type": "NAVADecodeAV", "inputs": {
+            "latent": ["7", 0], "video_vae": ["2", 0], "audio_vae": ["3", 0], "tiled": False, "audio_rate": "48000 (vocoder)",
+        }},
+        "9": {"class_type": "NAVASaveAV", "inputs": {
+            "frames": ["8", 0], "audio": ["8", 1], "fps": ["8", 2], "filename_prefix": prefix, "audio_format": "flac",
+        }},
+    }
+
+
+def api_workflows() -> dict[str, dict]:
+    workflows = {"pack_graph": pack_graph()}
+    for path in sorted((REPO / "workflows" / "api").glob("*.json")):
+        data = json.loads(path.read_text())
+        workflows[path.stem] = data.get("prompt", data) if isinstance(data.get("prompt"), dict) else data
+    return workflows
+
+
+WORKFLOWS = api_workflows()
+
+
+def prepare(prompt: dict, input_dir: Path) -> dict:
+    """Small sampler settings, and the input files LoadAudio / LoadImage nodes name (from workflows/inputs/,
+    else synthesised)."""
+    import torch
+    from PIL import Image
+
+    from nava_model.demo import synthetic_voice
+    from nava_model.media import write_audio
+
+    prompt = copy.deepcopy(prompt)
+    for node in prompt.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "NAVASampler":
+            inputs.update(SMALL)
+        elif node["class_type"] in ("LoadAudio", "LoadImage") and (REPO / "workflows" / "inputs" / inputs.get("audio", inputs.get("image", ""))).is_file():
+            name = inputs.get("audio", inputs.get("image"))
+            shutil.copy(REPO / "workflows" / "inputs" / name, input_dir / name)
+        elif node["class_type"] == "LoadAudio":
+            write_audio(input_dir / inputs["audio"], synthetic_voice(150.0)[None], 16000)
+        elif node["class_type"] == "LoadImage":
+            Image.fromarray(torch.randint(0, 255, (96, 128, 3), dtype=torch.uint8).numpy()).save(input_dir / inputs["image"])
+    return prompt
+
+
+def durations(path: Path) -> tuple[list[float], list[float]]:
+    with av.open(str(path)) as container:
+        return (
+            [float(s.duration * s.time_base) for s in container.streams.video],
+            [float(s.duration * s.time_base) for s in container.streams.audio],
+        )
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("comfyui"))
+    yield server
+    server.process.terminate()
+    server.process.wait(30)
+
+
+def test_pack_loads_with_every_node_listed(server):
+    info = server.get("/object_info")
+    assert {n for n in info if n.startswith("NAVA")} == {
+        "NAVAModelLoader", "NAVAWanVAELoader", "NAVAAudioVAELoader", "NAVAUMT5Loader", "NAVAReDimNetLoader",
+        "NAVASpeakerSpanPrompt", "NAVASampler", "NAVADecodeAV", "NAVASaveAV",
+    }
+    assert info["NAVAModelLoader"]["input"]["required"]["model_name"][0] == ["NAVA.safetensors"]
+    assert not [line for line in server.log().splitlines() if "Cannot import" in line and "comfyui-nava" in line]
+
+
+@pytest.mark.parametrize("name", list(WORKFLOWS))
+def test_workflow_runs_and_saves_media_with_matching_streams(server, name):
+    prompt = prepare(WORKFLOWS[name], server.base / "input")
+    history = server.wait(server.queue(prompt, str(uuid.uuid4())))
+    assert history["status"]["status_str"] == "success", json.dumps(history["status"]["messages"])[-3000:]
+    modes = {n["inputs"]["mode"] for n in prompt.values() if n["class_type"] == "NAVASampler"}
+    files = {(f["subfolder"], f["filename"]) for f in saved_files(history) if f["type"] == "output"}
+    assert files, f"{name} saved nothing: {history['outputs']}"
+    for subfolder, filename in files:
+        path = server.base / "output" / subfolder / filename
+        video, audio = durations(path)
+        if path.suffix == ".mp4":
+            assert len(video) == 1, f"{filename}: {len(video)} video streams"
+            if modes != {"video only"}:
+                assert len(audio) == 1 and abs(video[0] - audio[0]) <= 1 / FPS, f"{filename}: video {video}, audio {audio}"
+        else:
+            assert modes == {"audio only"} and video == [] and audio[0] == pytest.approx(25 / FPS, abs=0.05)
+
+
+def test_interrupt_stops_sampling_within_one_step_and_leaves_no_file(server):
+    client_id = str(uuid.uuid4())
+    socket = WebSocket(server.port, client_id)
+    prompt = pack_graph(prefix="interrupted/run", steps=40, width=640, height=352, seconds=2.0)
+    prompt_id = server.queue(prompt, client_id)
+    at_interrupt, last, events = None, 0, []
+    try:
+        while True:
+            message = socket.message()
+            if message is None:
+                continue
+            events.append(message["type"])
+            data = message["data"]
+            if message["type"] == "progress" and data.get("node") == "7":
+                last = data["value"]
+                if at_interrupt is None:
+                    at_interrupt = last
+                    server.post("/interrupt", {"prompt_id": prompt_id})
+            if message["type"] in ("execution_interrupted", "execution_success", "execution_error") and data.get("prompt_id") == prompt_id:
+                break
+    finally:
+        socket.close()
+    assert events[-1] == "execution_interrupted", events[-10:]
+    assert last <= at_interrupt + 1, f"interrupted at step {at_interrupt}, sampling went on to step {last}"
+    assert server.wait(prompt_id)["status"]["status_str"] == "error"
+    leftovers = [p for p in (server.base / "output").rglob("*") if "interrupted" in str(p) or ".partial" in p.name]
+    assert leftovers in ([], [server.base / "output" / "interrupted"]) and not any(p.is_file() for p in leftovers)
+
+
+def test_comfyuis_memory_manager_holds_and_frees_every_nava_model(tmp_path):
+    from harness import make_tree
+
+    yaml = make_tree(tmp_path)
+    (tmp_path / "prompt.json").write_text(json.dumps(pack_graph()))
+    result = subprocess.run(
+        [COMFYUI_PYTHON, str(Path(__file__).with_name("run_inprocess.py")), str(yaml),
+         str(tmp_path / "custom_nodes" / "comfyui-nava"), str(tmp_path / "output"), str(tmp_path / "prompt.json")],
+        cwd=COMFYUI_PATH, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    print(json.dumps(report, indent=1))
+    assert report["success"]
+    held = {m["class"] for m in report["after_run"]}
+    assert {"NavaMMDiT", "Wan22VAE", "LtxAudioVAE", "ReDimNetSpeakerEncoder"} <= held and len(held) == 5
+    assert all(m["loaded_bytes"] == m["bytes"] > 0 for m in report["after_run"])
+    assert report["after_free_memory"]["managed"] == []
+    assert set(report["after_free_memory"]["loaded_bytes"].values()) == {0}
+    assert report["alive_after_free"] == []

@@ -1,0 +1,165 @@
+"""Every node's execute path on the tiny models, wired as the shipped workflows wire them."""
+
+import av
+import pytest
+import torch
+from comfy_stand_in.fixtures import comfy_tiny, tiny_models  # noqa: F401  (pytest fixtures)
+
+from nava_model.demo import synthetic_voice
+
+PROMPT = "Two friends on a balcony. One says <S>Good morning!<E> and the other answers <S>Hello there.<E>"
+SMALL = dict(  # 5 frames (2 latent frames, 6 audio tokens) of 64x64 in 2 steps: seconds on a CPU
+    aspect="custom", width=64, height=64, seconds=1.0, frames=5, steps=2, seed=42, sampler="unipc", shift=5.0,
+    video_guidance=3.0, audio_guidance=2.0, video_align_guidance=3.0, audio_align_guidance=2.0, timbre_guidance=3.0,
+)
+
+
+def load_all():
+    import nodes
+
+    return {
+        "model": nodes.NAVAModelLoader.execute(model_name="NAVA.safetensors", weight_dtype="auto", attention="auto")[0],
+        "video_vae": nodes.NAVAWanVAELoader.execute(vae_name="wan2.2_vae.safetensors")[0],
+        "audio_vae": nodes.NAVAAudioVAELoader.execute(vae_name="ltx-2.3-22b-dev_audio_vae.safetensors")[0],
+        "text_encoder": nodes.NAVAUMT5Loader.execute(text_encoder_name="umt5_xxl_fp16.safetensors")[0],
+        "speaker_encoder": nodes.NAVAReDimNetLoader.execute(model_name="ReDimNet-M-vb2+vox2+cnc-ft_mix.pt")[0],
+    }
+
+
+def encode(models, prompt=PROMPT, **voices):
+    from nodes import NAVASpeakerSpanPrompt
+
+    return NAVASpeakerSpanPrompt.execute(
+        text_encoder=models["text_encoder"], speaker_encoder=models["speaker_encoder"], prompt=prompt,
+        negative_prompt="low quality", **voices,
+    )
+
+
+def run_sampler(models, conditioning, mode="audio+video", **extra):
+    from nodes import NAVASampler
+
+    return NAVASampler.execute(model=models["model"], conditioning=conditioning, mode=mode, **(SMALL | extra))
+
+
+def decode(models, latent, audio_rate="48000 (vocoder)"):
+    from nodes import NAVADecodeAV
+
+    return NAVADecodeAV.execute(
+        latent=latent, tiled=False, audio_rate=audio_rate, video_vae=models["video_vae"], audio_vae=models["audio_vae"]
+    )
+
+
+def streams(path):
+    with av.open(str(path)) as container:
+        return (
+            [float(s.duration * s.time_base) for s in container.streams.video],
+            [float(s.duration * s.time_base) for s in container.streams.audio],
+            dict(container.metadata),
+        )
+
+
+@pytest.fixture(scope="module")
+def models(tiny_models, tmp_path_factory):
+    """The five loaders' outputs, loaded once for the module (each test then re-installs the stand-ins)."""
+    from comfy_stand_in import install
+
+    install(tmp_path_factory.mktemp("loaders"), tiny_models)
+    import nodes
+
+    nodes.register_nava_folder()
+    return load_all()
+
+
+def test_t2av_graph_with_one_voice_saves_an_mp4_with_matching_video_and_audio(comfy_tiny, models):
+    from nodes import NAVASaveAV
+
+    prompt_out = encode(models, voice_1={"waveform": synthetic_voice(140.0)[None], "sample_rate": 16000})
+    assert prompt_out.ui["text"][0].splitlines() == [
+        "2 speech span(s):",
+        '1. "Good morning!" -> voice_1',
+        '2. "Hello there." -> no reference voice (timbre from the text)',
+    ]
+    latent, fps = run_sampler(models, prompt_out[0])
+    frames, audio, fps = decode(models, latent)
+    assert frames.shape == (5, 64, 64, 3) and fps == 24.0
+    assert audio["sample_rate"] == 48000 and audio["waveform"].shape[:2] == (1, 2)
+
+    NAVASaveAV.hidden.prompt, NAVASaveAV.hidden.extra_pnginfo = {"1": {"class_type": "NAVASampler"}}, {"workflow": {"nodes": []}}
+    ui = NAVASaveAV.execute(frames=frames, audio=audio, fps=fps, filename_prefix="NAVA/t2av", audio_format="flac").ui
+    saved = {"filename": "t2av_00001_.mp4", "subfolder": "NAVA", "type": "output"}
+    assert ui == {"nava_video": [saved], "images": [saved], "animated": [True]}
+    (video_seconds,), (audio_seconds,), metadata = streams(comfy_tiny / "output" / "NAVA" / "t2av_00001_.mp4")
+    assert abs(video_seconds - audio_seconds) <= 1 / 24
+    assert "NAVASampler" in metadata["prompt"] and metadata["workflow"] == '{"nodes": []}'
+
+
+def test_plain_t2av_needs_no_voice_and_no_speaker_encoder(comfy_tiny, models):
+    from nodes import NAVASpeakerSpanPrompt
+
+    out = NAVASpeakerSpanPrompt.execute(text_encoder=models["text_encoder"], prompt="Rain on a tin roof.", negative_prompt="")
+    assert out[0].speaker is None and out.ui["text"][0].startswith("No speech spans")
+
+
+def test_sampling_reports_each_step_with_a_preview_and_loads_through_comfys_manager(comfy_tiny, models):
+    import comfy.model_management
+    import comfy.utils
+
+    updates = []
+    comfy.utils.PROGRESS_BAR_HOOK = lambda value, total, preview: updates.append((value, total, preview))
+    run_sampler(models, encode(models)[0], steps=3)
+    assert [(v, t) for v, t, _ in updates] == [(1, 3), (2, 3), (3, 3)]
+    assert all(p[0] == "JPEG" and p[1].size == (4, 4) for _, _, p in updates)  # a 64x64 video is a 4x4 latent
+    assert models["model"].patcher in comfy.model_management.load_calls[-1]
+
+
+def test_cancel_stops_sampling_within_one_step(comfy_tiny, models):
+    import comfy.model_management
+    import comfy.utils
+
+    steps = []
+
+    def cancel_after_first(value, total, preview):
+        steps.append(value)
+        comfy.model_management.interrupt_current_processing()
+
+    comfy.utils.PROGRESS_BAR_HOOK = cancel_after_first
+    with pytest.raises(comfy.model_management.InterruptProcessingException):
+        run_sampler(models, encode(models)[0], steps=5)
+    assert steps == [1]
+
+
+def test_ti2av_keeps_the_encoded_first_frame_in_the_latent(comfy_tiny, models):
+    from comfy import latent_formats
+
+    from nava_model.pipeline import encode_first_frame
+
+    image = torch.rand(1, 80, 96, 3, generator=torch.Generator().manual_seed(0))
+    latent, _ = run_sampler(models, encode(models)[0], first_frame=image, video_vae=models["video_vae"])
+    video, _ = latent["samples"].unbind()
+    expected = encode_first_frame(models["video_vae"].runner, image, 64, 64)
+    torch.testing.assert_close(latent_formats.Wan22().process_in(video[:, :, :1]), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_audio_only_graph_saves_a_wav_without_loading_the_video_vae(comfy_tiny, models):
+    import comfy.model_management
+    from nodes import NAVADecodeAV, NAVASaveAV
+
+    latent, _ = run_sampler(models, encode(models)[0], mode="audio only")
+    frames, audio, _ = NAVADecodeAV.execute(latent=latent, tiled=False, audio_rate="16000 (as NAVA)", audio_vae=models["audio_vae"])
+    assert frames is None and audio["sample_rate"] == 16000
+    assert comfy.model_management.load_calls[-1] == [models["audio_vae"].patcher]
+    ui = NAVASaveAV.execute(audio=audio, fps=24.0, filename_prefix="speech", audio_format="wav").ui
+    assert ui == {"audio": [{"filename": "speech_00001_.wav", "subfolder": "", "type": "output"}]}
+    ([], (seconds,), _) = streams(comfy_tiny / "output" / "speech_00001_.wav")
+    assert seconds == pytest.approx(5 / 24, abs=0.01)
+
+
+def test_video_only_graph_saves_an_mp4_without_audio(comfy_tiny, models):
+    from nodes import NAVASaveAV
+
+    latent, _ = run_sampler(models, encode(models)[0], mode="video only")
+    frames, audio, fps = decode(models, latent)
+    assert audio is None
+    NAVASaveAV.execute(frames=frames, fps=fps, filename_prefix="NAVA/silent", audio_format="flac")
+    ((video_seconds,), audio_streams, _) = streams(comfy_tiny / "output" / "NAVA" / "silent_00001_.mp4")
+    assert audio_streams == [] and video_seconds == pytest.approx(5 / 24, abs=1e-3)
