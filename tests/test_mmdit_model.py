@@ -122,6 +122,7 @@ def test_more_audio_tokens_than_the_rope_table_is_a_clear_error(model):
         (dict(video=torch.zeros(1, 48, 2, 3, 4)), "multiples of 2"),
         (dict(timestep=torch.tensor([1.0, 2.0])), "timestep must have shape"),
         (dict(audio=torch.zeros(1, 9, 64)), "audio latent must be"),
+        (dict(cross_modal_masked=torch.tensor([True, False])), "cross_modal_masked must be"),
     ],
 )
 def test_bad_inputs_are_refused_with_a_message(model, change, message):

@@ -46,9 +46,9 @@ def _grouped(x: Tensor, groups: int, fn: Callable[[Tensor], Tensor]) -> Tensor:
     return fn(x.unflatten(1, (groups, -1))).flatten(1, 2)
 
 
-def modulate(x: Tensor, mod: Modulation) -> Tensor:
-    """x·(1 + scale) + shift, per token group."""
-    return _grouped(x, mod.shift.shape[1], lambda g: g * (1 + mod.scale[:, :, None]) + mod.shift[:, :, None])
+def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+    """x·(1 + scale) + shift, with shift and scale [B, G, dim] per group of consecutive tokens."""
+    return _grouped(x, shift.shape[1], lambda g: g * (1 + scale[:, :, None]) + shift[:, :, None])
 
 
 def gated_add(x: Tensor, y: Tensor, mod: Modulation) -> Tensor:
@@ -177,11 +177,11 @@ class Block(nn.Module):
         ffn_mod = per_stream(lambda m: m.ffn, mods)
         cast = context.dtype
 
-        h = per_stream(lambda x, m: modulate(self.norm1(x), m).to(cast), xs, attn_mod)
+        h = per_stream(lambda x, m: modulate(self.norm1(x), m.shift, m.scale).to(cast), xs, attn_mod)
         xs = per_stream(gated_add, xs, self.self_attn(h, rope, masked, backend), attn_mod)
 
         h = per_stream(lambda x: self.norm3(x.to(cast)), xs)
         xs = per_stream(lambda x, y: x + y.float(), xs, self.cross_attn(h, context, backend))
 
-        ffn_out = per_stream(lambda x, m: self.ffn(modulate(self.norm2(x), m).to(cast)), xs, ffn_mod)
+        ffn_out = per_stream(lambda x, m: self.ffn(modulate(self.norm2(x), m.shift, m.scale).to(cast)), xs, ffn_mod)
         return per_stream(gated_add, xs, ffn_out, ffn_mod)

@@ -210,7 +210,13 @@ def _fp8_layers(shapes: dict, dtypes: dict) -> dict[str, tuple[int, ...]]:
                 f"{key} is stored in {dtype} without a `weight_scale`: this fp8 layout is not supported; "
                 "use NAVA.safetensors or NAVA_fp8.safetensors"
             )
-        layers[module] = shapes[f"{module}.weight_scale"]
+        scale_shape = shapes[f"{module}.weight_scale"]
+        if torch.Size(scale_shape).numel() not in (1, shapes[key][0]):
+            raise CheckpointError(
+                f"{module}.weight_scale has shape {scale_shape}; only per-output-channel ([out] or [out, 1]) "
+                "or per-tensor fp8 scales are supported"
+            )
+        layers[module] = scale_shape
     return layers
 
 

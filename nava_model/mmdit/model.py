@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from ..config import NavaConfig
 from ..random_init import state_dict_shapes
-from .blocks import Block, Streams, per_stream
+from .blocks import Block, Streams, modulate, per_stream
 from .rope import joint_rope
 
 
@@ -107,9 +107,7 @@ class Head(nn.Module):
     def forward(self, x: Tensor, e: Tensor, dtype: torch.dtype) -> Tensor:
         """x [B, L, dim] fp32, e [B, G, dim] fp32 (G equal token groups)."""
         shift, scale = (self.modulation.float().to(e.device) + e[:, :, None]).unbind(2)
-        groups = x.unflatten(1, (e.shape[1], -1))
-        normed = self.norm(groups) * (1 + scale[:, :, None]) + shift[:, :, None]
-        return self.head(normed.flatten(1, 2).to(dtype))
+        return self.head(modulate(self.norm(x), shift, scale).to(dtype))
 
 
 class NavaMMDiT(nn.Module):
@@ -184,6 +182,13 @@ class NavaMMDiT(nn.Module):
                 raise ValueError(f"speaker positions must be context rows < {cfg.text_len} (or -1 for unused)")
         return batch
 
+    @staticmethod
+    def _masked_rows(cross_modal_masked: Tensor | bool, batch: int) -> Tensor:
+        masked = torch.as_tensor(cross_modal_masked, dtype=torch.bool).cpu()
+        if masked.ndim > 1 or masked.numel() not in (1, batch):
+            raise ValueError(f"cross_modal_masked must be a bool or a [{batch}] bool tensor, got {tuple(masked.shape)}")
+        return masked.reshape(-1).expand(batch)
+
     def embed_context(self, context: Tensor, speaker: SpeakerCondition | None) -> Tensor:
         """Text rows zero-padded to text_len, embedded, with speaker rows written over their placeholders."""
         pad = self.config.text_len - context.shape[1]
@@ -191,7 +196,7 @@ class NavaMMDiT(nn.Module):
         context = self.text_embedding(context)
         if speaker is None:
             return context
-        positions = speaker.positions.to(context.device)
+        positions = speaker.positions.to(context.device, torch.long)
         used = positions >= 0
         rows = torch.arange(context.shape[0], device=context.device)[:, None].expand_as(used)
         speaker_rows = self.speaker_embedding(speaker.embeddings.to(context.device, self.compute_dtype)[used])
@@ -231,6 +236,7 @@ class NavaMMDiT(nn.Module):
         cross_modal_masked: Tensor | bool = False,
     ) -> tuple[Tensor | None, Tensor | None]:
         batch = self._check_inputs(video, audio, timestep, context, speaker)
+        masked = self._masked_rows(cross_modal_masked, batch)
         cdt = self.compute_dtype
 
         grid = None
@@ -248,7 +254,6 @@ class NavaMMDiT(nn.Module):
         e0 = per_stream(lambda emb: emb.e0, embedded)
         ctx = self.embed_context(context, speaker)
         rope = joint_rope(grid, audio_len, self.config, device=ctx.device)
-        masked = torch.as_tensor(cross_modal_masked, dtype=torch.bool).cpu().expand(batch)
 
         xs = tuple(xs)
         for block in (*self.double_blocks, *self.single_blocks):
