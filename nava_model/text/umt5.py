@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..checkpoints import TORCH_SUFFIXES, UMT5, CheckpointError, CheckpointInfo, inspect_checkpoint, read_state_dict, require_kind
 from ..config import PRESETS
-from ..fp8 import FP8_DTYPES, swap_in_fp8_linears
+from ..fp8 import FP8_DTYPES, dequantize, swap_in_fp8_linears
 from ..random_init import random_state_dict
 from .cleaning import clean_prompt
 from .layout import UMT5Widths, hf_config, hf_name, official_shapes, widths_from_shapes
@@ -36,7 +36,9 @@ TIED_EMBEDDING = "encoder.embed_tokens.weight"  # the same tensor as shared.weig
 FP8_SCALE_SUFFIXES = (".scale_weight", ".weight_scale")  # ComfyUI "scaled fp8" / newer `comfy_quant` names
 # Extras of ComfyUI's fp8 files: the format marker, per-layer JSON, input scales (we dequantise the weights instead).
 IGNORED = re.compile(r"scaled_fp8|.*\.(scale_input|input_scale|comfy_quant)")
-LINEAR_WEIGHT = re.compile(r".*\.(SelfAttention\.[qkvo]|DenseReluDense\.(wi_0|wi_1|wo))\.weight")
+# fp8 weights that stay fp8 in memory. `wo` is dequantised at load instead: HF's FFN casts its input to
+# `wo.weight.dtype` (meant for int8 models), which would round the activations to fp8.
+KEPT_FP8 = re.compile(r".*\.(SelfAttention\.[qkvo]|DenseReluDense\.wi_[01])\.weight")
 
 logger = logging.getLogger("nava")
 
@@ -89,7 +91,8 @@ def load_umt5(path: str | os.PathLike, device="cpu", dtype: torch.dtype = torch.
         logger.warning("%s is a tiny random-weight file written by make-tiny: its embeddings are noise", info.path.name)
     names = _hf_names(info)
     widths = _widths(info, {name: info.shapes[key] for key, name in names.items()})
-    fp8_scales = _fp8_scales(info, names)
+    scale_keys = _fp8_scale_keys(info, names)
+    kept_fp8 = {names[key].removesuffix(".weight") for key in scale_keys if KEPT_FP8.fullmatch(names[key])}
     with _tensor_reader(info) as read:
         embedded = read(TOKENIZER_KEY).numpy().tobytes() if info.has(TOKENIZER_KEY) else None
         tokenizer = find_tokenizer(info.path, embedded, tokenizer_path)
@@ -98,15 +101,22 @@ def load_umt5(path: str | os.PathLike, device="cpu", dtype: torch.dtype = torch.
                 f"the tokenizer has {tokenizer.vocab_size} tokens but {info.path.name} embeds only {widths.vocab_size}: "
                 "they do not belong together"
             )
-        model = build_encoder(widths, operations, {module: () for module in fp8_scales})
-        _check_complete(info, names, fp8_scales, model)
+        model = build_encoder(widths, operations, {module: () for module in kept_fp8})
+        _check_complete(info, names, kept_fp8, model)
+
+        def scale(key: str) -> Tensor:
+            return read(scale_keys[key]).float() if scale_keys[key] else torch.ones(())
+
         state = {}
         for key, name in names.items():
-            tensor = read(key)
-            state[name] = tensor.to(device) if name.removesuffix(".weight") in fp8_scales else tensor.to(device, dtype)
-        for module, scale_key in fp8_scales.items():
-            scale = read(scale_key) if scale_key else torch.ones(())
-            state[f"{module}.weight_scale"] = scale.to(device, torch.float32)
+            tensor, module = read(key), name.removesuffix(".weight")
+            if module in kept_fp8:
+                state[name] = tensor.to(device)
+                state[f"{module}.weight_scale"] = scale(key).to(device)
+            elif key in scale_keys:
+                state[name] = dequantize(tensor, scale(key), torch.float32).to(device, dtype)
+            else:
+                state[name] = tensor.to(device, dtype)
         state[TIED_EMBEDDING] = state["shared.weight"]
         model.load_state_dict(state, assign=True)
     return UMT5TextEncoder(model.eval().requires_grad_(False), tokenizer)
@@ -144,7 +154,9 @@ def _tensor_reader(info: CheckpointInfo):
 def _hf_names(info: CheckpointInfo) -> dict[str, str]:
     """File key -> HF name for the encoder's tensors (tokenizer, fp8 extras, tied copy and decoder left out)."""
     official = info.has("token_embedding.weight")
-    names = {} if info.has("shared.weight") else {TIED_EMBEDDING: "shared.weight"}  # exports holding only the tied copy
+    names = {}
+    if info.has(TIED_EMBEDDING) and not info.has("shared.weight"):  # exports holding only the tied copy
+        names[TIED_EMBEDDING] = "shared.weight"
     for key in info.shapes:
         if key in (TOKENIZER_KEY, TIED_EMBEDDING) or key.endswith(FP8_SCALE_SUFFIXES) or IGNORED.fullmatch(key):
             continue
@@ -166,8 +178,8 @@ def _widths(info: CheckpointInfo, shapes: dict[str, tuple[int, ...]]) -> UMT5Wid
         raise CheckpointError(f"{info.path.name}: {exc}") from exc
 
 
-def _fp8_scales(info: CheckpointInfo, names: dict[str, str]) -> dict[str, str | None]:
-    """HF Linear name -> file key of its scale (None: unscaled), for the Linears stored in float8."""
+def _fp8_scale_keys(info: CheckpointInfo, names: dict[str, str]) -> dict[str, str | None]:
+    """File key of each float8 weight -> file key of its scale (None: unscaled)."""
     scales = {}
     for key, name in names.items():
         dtype = info.dtypes[key]
@@ -176,14 +188,14 @@ def _fp8_scales(info: CheckpointInfo, names: dict[str, str]) -> dict[str, str | 
                 f"{info.path.name} stores {key} as {dtype}: {LOADER} reads fp32/fp16/bf16 and fp8 (e4m3fn) umT5 files, "
                 "not this quantisation; use umt5_xxl_fp16.safetensors or umt5_xxl_fp8_e4m3fn_scaled.safetensors"
             )
-        if dtype in FP8_DTYPES and LINEAR_WEIGHT.fullmatch(name):
+        if dtype in FP8_DTYPES:
             layer = key.removesuffix(".weight")
-            scales[name.removesuffix(".weight")] = next((layer + s for s in FP8_SCALE_SUFFIXES if info.has(layer + s)), None)
+            scales[key] = next((layer + suffix for suffix in FP8_SCALE_SUFFIXES if info.has(layer + suffix)), None)
     return scales
 
 
-def _check_complete(info: CheckpointInfo, names: dict[str, str], fp8_scales: dict, model: nn.Module) -> None:
-    expected = set(model.state_dict()) - {TIED_EMBEDDING} - {f"{module}.weight_scale" for module in fp8_scales}
+def _check_complete(info: CheckpointInfo, names: dict[str, str], kept_fp8: set[str], model: nn.Module) -> None:
+    expected = set(model.state_dict()) - {TIED_EMBEDDING} - {f"{module}.weight_scale" for module in kept_fp8}
     found = set(names.values())
     missing, unexpected = sorted(expected - found), sorted(found - expected)
     if missing or unexpected:
