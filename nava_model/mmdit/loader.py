@@ -79,7 +79,7 @@ def config_from_shapes(shapes: dict[str, tuple[int, ...]]) -> NavaConfig:
             num_single_blocks=_block_count(shapes, "single_blocks."),
         )
     except KeyError as missing:
-        raise CheckpointError(f"the NAVA checkpoint lacks {missing}: the file is incomplete, download it again") from None
+        raise CheckpointError(f"the NAVA checkpoint lacks {missing}: the file is incomplete; download it again") from None
     release = PRESETS["nava-6.3b"]
     if dim == release.dim:
         return replace(release, **fields)
@@ -94,8 +94,10 @@ def config_from_metadata(info: CheckpointInfo) -> NavaConfig | None:
     raw = metadata_json(info, "nava_config")
     if raw is None:
         return None
-    raw["patch_size"] = tuple(raw["patch_size"])
-    return NavaConfig(**raw)
+    try:
+        return NavaConfig(**{**raw, "patch_size": tuple(raw["patch_size"])})
+    except (TypeError, KeyError) as exc:
+        raise CheckpointError(f"{info.path.name}: unreadable `nava_config` metadata ({exc})") from None
 
 
 def config_to_json(config: NavaConfig) -> str:
@@ -132,6 +134,7 @@ def wan22_key_map(wan_keys, config: NavaConfig) -> dict[str, list[str]]:
 
 
 def config_from_wan22(shapes: dict[str, tuple[int, ...]]) -> NavaConfig:
+    """The NAVA config a Wan2.2 DiT initialises: the release one for the 5B, else a third of the blocks double."""
     dim, video_in, *_ = shapes["patch_embedding.weight"]
     layers = _block_count(shapes, "blocks.")
     release = PRESETS["nava-6.3b"]

@@ -154,7 +154,9 @@ class NavaMMDiT(nn.Module):
         batch = (video if video is not None else audio).shape[0]
         if video is not None:
             if video.ndim != 5 or video.shape[1] != cfg.video_in_channels:
-                raise ValueError(f"video latent must be [B, {cfg.video_in_channels}, F, H, W], got {tuple(video.shape)}")
+                raise ValueError(
+                    f"video latent must be [B, {cfg.video_in_channels}, F, H, W], got {tuple(video.shape)}"
+                )
             _, ph, pw = cfg.patch_size
             if video.shape[3] % ph or video.shape[4] % pw:
                 raise ValueError(
@@ -168,7 +170,9 @@ class NavaMMDiT(nn.Module):
         if timestep.shape != (batch,):
             raise ValueError(f"timestep must have shape [{batch}], got {tuple(timestep.shape)}")
         if context.ndim != 3 or context.shape[0] != batch or context.shape[2] != cfg.text_dim:
-            raise ValueError(f"context must be [{batch}, L <= {cfg.text_len}, {cfg.text_dim}], got {tuple(context.shape)}")
+            raise ValueError(
+                f"context must be [{batch}, L <= {cfg.text_len}, {cfg.text_dim}], got {tuple(context.shape)}"
+            )
         if context.shape[1] > cfg.text_len:
             raise ValueError(f"context has {context.shape[1]} rows; the model takes at most {cfg.text_len} text tokens")
         if speaker is not None:
@@ -212,7 +216,9 @@ class NavaMMDiT(nn.Module):
         e0 = self.time_projection(e).float().unflatten(-1, (6, self.config.dim))
         return TimeEmbedding(e.float()[inverse], e0[inverse])
 
-    def _stream_times(self, timestep: Tensor, video: Tensor | None, audio: Tensor | None, clean_first_frame: bool):
+    def _stream_times(
+        self, timestep: Tensor, video: Tensor | None, audio: Tensor | None, clean_first_frame: bool
+    ) -> Streams:
         """Timesteps [B, G] per present stream, for G equal token groups: one group, or one per latent frame
         when the video's first frame is clean (t = 0 there)."""
         t = timestep.float()[:, None]
