@@ -79,7 +79,7 @@ def config_from_shapes(shapes: dict[str, tuple[int, ...]]) -> NavaConfig:
             num_single_blocks=_block_count(shapes, "single_blocks."),
         )
     except KeyError as missing:
-        raise CheckpointError(f"the NAVA checkpoint lacks {missing}: the file is incomplete; download it again") from None
+        raise CheckpointError(f"the NAVA checkpoint lacks {missing}: the file is incomplete, fetch it again") from None
     release = PRESETS["nava-6.3b"]
     if dim == release.dim:
         return replace(release, **fields)

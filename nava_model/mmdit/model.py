@@ -44,7 +44,7 @@ def timestep_sinusoid(t: Tensor, dim: int) -> Tensor:
 
 
 class AudioEmbedder(nn.Sequential):
-    """Channel-last Conv1d(k7) → SiLU → SwiGLU ConvMLP(k7); [B, L, 128] → [B, L, dim] (keys `.0`, `.2.w{1,2,3}`)."""
+    """Conv1d(k7) → SiLU → SwiGLU ConvMLP(k7) over the sequence; [B, L, 128] → [B, L, dim] (keys `.0`, `.2.w*`)."""
 
     def __init__(self, config: NavaConfig, operations, device=None, dtype=None):
         kernel = config.audio_embed_kernel
