@@ -35,7 +35,7 @@ def check_backend(backend: str) -> None:
     if backend not in BACKENDS:
         raise ValueError(f"unknown attention backend {backend!r}; choose one of {BACKENDS}")
     if backend == "flash" and not flash_attn_available():
-        raise ValueError("attention backend 'flash' needs the flash-attn package: pip install flash-attn (or use 'auto')")
+        raise ValueError("attention backend 'flash' needs flash-attn: pip install flash-attn (or use 'auto')")
 
 
 def resolve_backend(backend: str, device: torch.device) -> str:
