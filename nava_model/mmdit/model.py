@@ -111,6 +111,12 @@ class Head(nn.Module):
 
 
 class NavaMMDiT(nn.Module):
+    """Predicts the flow velocities of a video latent, an audio latent, or both, given text (+ voices) and t.
+
+    `compute_dtype` is what the layers run in (default: the construction dtype); `attention_backend`
+    is one of "auto" | "sdpa" | "flash" | "math" (see attention.py).
+    """
+
     def __init__(self, config: NavaConfig, operations=nn, device=None, dtype=None):
         super().__init__()
         config.validate()
