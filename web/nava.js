@@ -2,57 +2,17 @@
 // in-node player for NAVA Save. Served at /extensions/<pack>/nava.js, so the app lives two levels up.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { SPAN_CLOSE, SPAN_OPEN, checkPromptNode } from "./spans.js";
 
 const EXTENSION = "nava.ui";
 const PROMPT_NODE = "NAVASpeakerSpanPrompt";
 const SAVE_NODE = "NAVASaveAV";
-const SPAN_OPEN = "<S>";
-const SPAN_CLOSE = "<E>";
-const PLACEHOLDER = "<extra_id_2>"; // the server strips it before checking spans; so do we
 const MAX_VOICES = 4;
-const EXAMPLE = "<S>Hello there.<E>";
 // one colour per span; span i speaks with voice_i, so the swatch beside voice_i matches
 const SPEAKER_COLOURS = ["#f2a33a", "#4fb3e8", "#79c46b", "#e86fa8"];
 const ERROR_COLOUR = "#ff5c5c";
 
 const speakerColour = (index) => SPEAKER_COLOURS[index % SPEAKER_COLOURS.length];
-
-// Same rules and wording as nava_model/prompt.py: the first problem stops the parse, as on the server.
-export function parseSpeechSpans(prompt) {
-  const spans = [];
-  let openTag = null; // index of the pending "<S>"
-  const tags = /<S>|<E>/g;
-  for (let tag; (tag = tags.exec(prompt)) !== null; ) {
-    const at = tag.index;
-    if (tag[0] === SPAN_OPEN) {
-      if (openTag !== null) {
-        return { spans, error: { at, length: SPAN_OPEN.length, message:
-          `'${SPAN_OPEN}' at character ${at} starts a speech span inside the one opened at character ${openTag}; ` +
-          `spans cannot nest: close the first with '${SPAN_CLOSE}' before opening the next, e.g. '${EXAMPLE} <S>Hi!<E>'` } };
-      }
-      openTag = at;
-      continue;
-    }
-    if (openTag === null) {
-      return { spans, error: { at, length: SPAN_CLOSE.length, message:
-        `'${SPAN_CLOSE}' at character ${at} closes no speech span; put '${SPAN_OPEN}' before the spoken words, e.g. '${EXAMPLE}'` } };
-    }
-    const start = openTag + SPAN_OPEN.length;
-    const text = prompt.slice(start, at);
-    if (!text.split(PLACEHOLDER).join("").trim()) {
-      return { spans, error: { at: openTag, length: at + SPAN_CLOSE.length - openTag, message:
-        `speech span ${spans.length + 1} (character ${openTag}) is empty; write the words to be spoken between ` +
-        `'${SPAN_OPEN}' and '${SPAN_CLOSE}', e.g. '${EXAMPLE}', or remove the pair` } };
-    }
-    spans.push({ index: spans.length, open: openTag, start, end: at, text });
-    openTag = null;
-  }
-  if (openTag !== null) {
-    return { spans, error: { at: openTag, length: SPAN_OPEN.length, message:
-      `'${SPAN_OPEN}' at character ${openTag} is never closed; end the spoken words with '${SPAN_CLOSE}', e.g. '${EXAMPLE}'` } };
-  }
-  return { spans, error: null };
-}
 
 function connectedVoices(node) {
   return (node.inputs ?? [])
@@ -64,24 +24,9 @@ function hasLink(node, name) {
   return node.inputs?.some((input) => input.name === name && input.link != null) ?? false;
 }
 
-// Everything the node shows and the queue check reports, from the prompt text and the wiring.
-export function checkPromptNode(prompt, voices, speakerEncoder) {
-  const { spans, error } = parseSpeechSpans(prompt.split(PLACEHOLDER).join(""));
-  const problems = error ? [error.message] : [];
-  const last = Math.max(0, ...voices); // voices bind by slot: voice_3 alone still means three slots
-  if (!error && last > spans.length) {
-    problems.push(`${last} reference voice slot(s) in use (up to voice_${last}) but ${spans.length} speech span(s); ` +
-      `voice_i speaks span i, so add a span per voice (e.g. '${EXAMPLE}') or disconnect voice_${last}`);
-  }
-  if (voices.length && !speakerEncoder) {
-    problems.push("a reference voice is connected but no speaker encoder: connect a NAVA ReDimNet Loader to speaker_encoder");
-  }
-  return { spans, error, voices, problems };
-}
-
 function inspectNode(node) {
   const prompt = node.widgets?.find((w) => w.name === "prompt")?.value ?? "";
-  return { prompt, ...checkPromptNode(String(prompt), connectedVoices(node), hasLink(node, "speaker_encoder")) };
+  return checkPromptNode(String(prompt), connectedVoices(node), hasLink(node, "speaker_encoder"));
 }
 
 function element(tag, style = {}, text = undefined) {
@@ -153,11 +98,11 @@ function attachSpanView(node) {
   let shown = null;
   const refresh = () => {
     const state = inspectNode(node);
-    const key = JSON.stringify([state.prompt, state.voices, state.problems]);
+    const key = JSON.stringify([state.text, state.voices, state.problems]);
     if (key === shown) return state;
     shown = key;
     renderStatus(status, state);
-    renderMirror(mirror, state.prompt, state.spans, state.error);
+    renderMirror(mirror, state.text, state.spans, state.error);
     node.nava_problems = state.problems;
     root.style.borderColor = state.problems.length ? ERROR_COLOUR : "var(--border-color, #444)";
     return state;
@@ -224,7 +169,7 @@ function showSaved(node, output) {
     node.nava_player = box;
   }
   const media = element(video ? "video" : "audio", { width: "100%", maxHeight: "100%" });
-  Object.assign(media, { controls: true, playsInline: true, loop: !!video, preload: "metadata" });
+  Object.assign(media, { controls: true, playsInline: true, loop: !!video, preload: "auto" });
   media.className = video ? "nava-video" : "nava-audio";
   media.title = file.filename;
   media.addEventListener("loadedmetadata", () => {

@@ -1,0 +1,109 @@
+"""ComfyUI's real front-end in headless Chromium: what the browser tests and `make_workflows.py` share.
+
+Needs a ComfyUI checkout (`COMFYUI_PATH`, interpreter `COMFYUI_PYTHON`; see tests/comfyui/harness.py), Node.js,
+Chromium (`CHROMIUM`, default Debian's /usr/bin/chromium) and the npm package playwright-core where Node finds
+it (`NODE_PATH=<dir>/node_modules` after `npm install --prefix <dir> playwright-core`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+WORKFLOWS = REPO / "workflows"
+INPUTS = WORKFLOWS / "inputs"
+API = WORKFLOWS / "api"
+DRIVER = HERE / "frontend.mjs"
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "comfyui")]  # nava_model (tiny weights), and the server harness
+
+import harness  # noqa: E402  (tests/comfyui: the real server, started with our repo mounted as a pack)
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# The first-run template browser would cover the canvas in screenshots.
+SETTINGS = {"Comfy.TutorialCompleted": True}
+
+
+def missing_tools() -> str | None:
+    """Why the browser tests cannot run here, or None when they can."""
+    if not harness.COMFYUI_PATH:
+        return harness.SKIP_REASON
+    if not shutil.which("node"):
+        return "node is not on PATH: the browser tests drive Chromium through a Node.js script"
+    if not Path(CHROMIUM).is_file():
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium, or set CHROMIUM)"
+    found = subprocess.run(["node", "-e", "require.resolve('playwright-core')"], capture_output=True, env=os.environ)
+    if found.returncode != 0:
+        return "Node cannot find playwright-core: npm install --prefix DIR playwright-core and set NODE_PATH=DIR/node_modules"
+    return None
+
+
+def start_ui_server(base: Path) -> harness.Server:
+    """A ComfyUI with the pack, tiny weights, the example inputs in its input folder, and no first-run dialog."""
+    server = harness.start_server(base)
+    for path in INPUTS.iterdir():
+        if path.suffix in (".png", ".wav"):
+            shutil.copy(path, base / "input" / path.name)
+    settings = base / "user" / "default" / "comfy.settings.json"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps(SETTINGS))
+    return server
+
+
+def run_frontend(server: harness.Server, job: dict, workdir: Path, timeout: float = 600) -> dict:
+    """Runs frontend.mjs on `job` against the server's web UI; returns its result (see frontend.mjs)."""
+    job_path, result_path = workdir / "job.json", workdir / "result.json"
+    job_path.write_text(json.dumps(job))
+    done = subprocess.run(
+        ["node", str(DRIVER), server.url, str(job_path), str(result_path)],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, "CHROMIUM": CHROMIUM},
+    )
+    if done.returncode != 0 or not result_path.is_file():
+        raise RuntimeError(f"frontend.mjs failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(result_path.read_text())
+
+
+def canonical(prompt: dict) -> dict:
+    """An API prompt with its node ids replaced by ids that depend only on the graph (class, inputs, wiring)."""
+    signatures: dict[str, str] = {}
+
+    def signature(node_id: str) -> str:
+        if node_id not in signatures:
+            node = prompt[node_id]
+            inputs = {
+                name: ["link", signature(value[0]), value[1]] if is_link(value) else value
+                for name, value in sorted(node["inputs"].items())
+            }
+            signatures[node_id] = json.dumps([node["class_type"], inputs, node.get("_meta")], sort_keys=True)
+        return signatures[node_id]
+
+    order = sorted(prompt, key=lambda node_id: (signature(node_id), int(node_id) if node_id.isdigit() else node_id))
+    new_id = {old: str(i + 1) for i, old in enumerate(order)}
+    return {
+        new_id[old]: {
+            **prompt[old],
+            "inputs": {
+                name: [new_id[value[0]], value[1]] if is_link(value) else value
+                for name, value in prompt[old]["inputs"].items()
+            },
+        }
+        for old in order
+    }
+
+
+def is_link(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
+
+
+def extension_errors(console: list[dict]) -> list[dict]:
+    """Console errors that come from our web/ extension, or from any extension failing to load."""
+    return [
+        entry for entry in console
+        if entry["type"] in ("error", "pageerror")
+        and ("nava" in (entry["text"] + entry["url"]).lower() or "Error loading extension" in entry["text"])
+    ]

@@ -1,0 +1,191 @@
+"""Regenerates the shipped workflows with ComfyUI's real front-end.
+
+    COMFYUI_PATH=... COMFYUI_PYTHON=... NODE_PATH=.../node_modules python tests/browser/make_workflows.py
+
+Each graph below is built node by node in the browser (LiteGraph.createNode, widget values by name, links by
+socket name) and saved twice: `workflows/<name>.json` as the front-end serialises it (UI format, shown in
+ComfyUI's template browser) and `workflows/api/<name>.json` from `app.graphToPrompt()` (API format, the
+`prompt` of POST /prompt). The UI files carry NAVA's defaults (50 steps, 1280x704, 6 s at 24 fps).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from browser import API, WORKFLOWS, extension_errors, missing_tools, run_frontend, start_ui_server  # noqa: E402
+
+MODELS = {
+    "mmdit": {
+        "name": "NAVA.safetensors", "directory": "nava",
+        "url": "https://huggingface.co/ernie-research/NAVA/resolve/main/NAVA.safetensors",
+    },
+    "video_vae": {
+        "name": "wan2.2_vae.safetensors", "directory": "vae",
+        "url": "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files/vae/wan2.2_vae.safetensors",
+    },
+    "audio_vae": {
+        "name": "ltx-2.3-22b-dev_audio_vae.safetensors", "directory": "vae",
+        "url": "https://huggingface.co/ernie-research/NAVA/resolve/main/params/LTX2/ltx-2.3-22b-dev_audio_vae.safetensors",
+    },
+    "text_encoder": {
+        "name": "umt5_xxl_fp16.safetensors", "directory": "text_encoders",
+        "url": "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files/text_encoders/umt5_xxl_fp16.safetensors",
+    },
+    "speaker_encoder": {
+        "name": "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt", "directory": "audio_encoders",
+        "url": "https://github.com/IDRnD/ReDimNet/releases/download/latest/M-vb2+vox2+cnc-ft_mix.pt",
+    },
+}
+# loader node type, its file widget, the model it loads, its output
+LOADERS = {
+    "mmdit": ("NAVAModelLoader", "model_name", "model"),
+    "video_vae": ("NAVAWanVAELoader", "vae_name", "video_vae"),
+    "audio_vae": ("NAVAAudioVAELoader", "vae_name", "audio_vae"),
+    "text_encoder": ("NAVAUMT5Loader", "text_encoder_name", "text_encoder"),
+    "speaker_encoder": ("NAVAReDimNetLoader", "model_name", "speaker_encoder"),
+}
+LOADER_IDS = {"mmdit": 1, "video_vae": 2, "audio_vae": 3, "text_encoder": 4, "speaker_encoder": 5}
+PROMPT, SAMPLER, DECODE, SAVE, NOTE = 10, 11, 12, 13, 20
+COLUMN = {"note": -460, "loaders": 0, "inputs": 0, "prompt": 400, "sampler": 900, "decode": 1280, "save": 1280}
+
+
+def note(title: str, models: list[str], extra: str) -> dict:
+    rows = "\n".join(
+        f"| [{MODELS[m]['name']}]({MODELS[m]['url']}) | `models/{MODELS[m]['directory']}/` |" for m in models
+    )
+    renamed = (
+        "\n\nThe ReDimNet file downloads as `M-vb2+vox2+cnc-ft_mix.pt`: save it as `ReDimNet-M-vb2+vox2+cnc-ft_mix.pt`."
+        if "speaker_encoder" in models else ""
+    )
+    text = (
+        f"## NAVA: {title}\n\n{extra}\n\n| file | put it in |\n|---|---|\n{rows}{renamed}\n\n"
+        "Settings are NAVA's defaults: 1280x704, 6 s at 24 fps, 50 UniPC steps, guidance 3/2/3/2/3, seed 42. "
+        "Fewer steps or a smaller size run faster at lower quality.\n\n"
+        "Speech goes between `<S>` and `<E>`; `voice_1` speaks the first span, `voice_2` the second, and so on."
+    )
+    return {"id": NOTE, "type": "MarkdownNote", "pos": [COLUMN["note"], 0], "size": [420, 560], "widgets": {"text": text}}
+
+
+def loaders(models: list[str]) -> list[dict]:
+    nodes = []
+    for row, model in enumerate(models):
+        node_type, widget, _ = LOADERS[model]
+        nodes.append({
+            "id": LOADER_IDS[model], "type": node_type, "pos": [COLUMN["loaders"], row * 130],
+            "widgets": {widget: MODELS[model]["name"]}, "models": [MODELS[model]],
+        })
+    return nodes
+
+
+def graph(title: str, text: str, *, prompt: str, models: list[str], mode: str = "audio+video", image: str | None = None,
+          voices: tuple[str, ...] = (), prefix: str) -> dict:
+    """One NAVA graph: loaders, optional first frame and voices, prompt, sampler, decode, save."""
+    video = mode != "audio only"
+    nodes = [note(title, models, text), *loaders(models)]
+    links = [[LOADER_IDS["text_encoder"], "text_encoder", PROMPT, "text_encoder"]]
+    below = len(models) * 130 + 20
+    if "speaker_encoder" in models:
+        links.append([LOADER_IDS["speaker_encoder"], "speaker_encoder", PROMPT, "speaker_encoder"])
+    for i, name in enumerate(voices, start=1):
+        nodes.append({"id": 30 + i, "type": "LoadAudio", "pos": [COLUMN["inputs"], below + (i - 1) * 190], "widgets": {"audio": name}})
+        links.append([30 + i, "AUDIO", PROMPT, f"voice_{i}"])
+    if image:
+        nodes.append({"id": 30, "type": "LoadImage", "pos": [COLUMN["inputs"], below], "widgets": {"image": image}})
+        links += [[30, "IMAGE", SAMPLER, "first_frame"], [LOADER_IDS["video_vae"], "video_vae", SAMPLER, "video_vae"]]
+    nodes += [
+        {"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "pos": [COLUMN["prompt"], 0], "size": [460, 520], "widgets": {"prompt": prompt}},
+        {"id": SAMPLER, "type": "NAVASampler", "pos": [COLUMN["sampler"], 0],
+         "widgets": {"mode": mode, "seed": 42, "control_after_generate": "fixed"}},
+        {"id": DECODE, "type": "NAVADecodeAV", "pos": [COLUMN["decode"], 0]},
+        {"id": SAVE, "type": "NAVASaveAV", "pos": [COLUMN["save"], 200], "size": [420, 420], "widgets": {"filename_prefix": prefix}},
+    ]
+    links += [
+        [LOADER_IDS["mmdit"], "model", SAMPLER, "model"],
+        [PROMPT, "conditioning", SAMPLER, "conditioning"],
+        [SAMPLER, "latent", DECODE, "latent"],
+        [LOADER_IDS["audio_vae"], "audio_vae", DECODE, "audio_vae"],
+        [DECODE, "audio", SAVE, "audio"],
+        [DECODE, "fps", SAVE, "fps"],
+    ]
+    if video:
+        links += [[LOADER_IDS["video_vae"], "video_vae", DECODE, "video_vae"], [DECODE, "frames", SAVE, "frames"]]
+    return {"nodes": nodes, "links": links}
+
+
+AV = ["mmdit", "video_vae", "audio_vae", "text_encoder"]
+SPECS = {
+    "nava_text_to_av": graph(
+        "text to audio+video",
+        "Video and sound from a prompt. The speech span gets a timbre from the text; to give it a voice, "
+        "see the dialogue template.",
+        prompt="A woman in a red coat stands on a windy pier and says <S>The boats are late again today.<E> "
+        "Waves crash behind her and gulls cry overhead.",
+        models=AV, prefix="NAVA/text_to_av",
+    ),
+    "nava_image_to_av": graph(
+        "image to audio+video",
+        "Animates a first frame (Load Image) with sound. The image is scaled and centre-cropped to the size; the "
+        "video VAE encodes it.",
+        prompt="Sunset over a calm blue sea seen from an old wooden pier; the waves roll slowly towards the post. "
+        "A man off camera says <S>Look at that sky, it was worth the wait.<E> Water laps against the wood.",
+        models=AV, image="nava_first_frame.png", prefix="NAVA/image_to_av",
+    ),
+    "nava_dialogue_three_voices": graph(
+        "three-speaker dialogue with reference voices",
+        "Three speech spans, three reference voices: voice_1 speaks the first span, voice_2 the second, voice_3 the "
+        "third. Use a few seconds of clean speech per voice; the ReDimNet speaker encoder turns each into a timbre.",
+        prompt="Three friends sit around a campfire at night, sparks rising into the dark. A deep-voiced man leans in "
+        "and says <S>Did you hear that noise in the woods?<E> The young woman beside him laughs <S>It was just the "
+        "wind, relax.<E> An older man pokes the fire and mutters <S>The wind does not snap branches.<E> "
+        "The fire crackles.",
+        models=[*AV, "speaker_encoder"],
+        voices=("nava_voice_1.wav", "nava_voice_2.wav", "nava_voice_3.wav"), prefix="NAVA/dialogue",
+    ),
+    "nava_audio_only": graph(
+        "audio only",
+        "Sound alone (speech, effects, ambience) from the same model: the sampler's mode is 'audio only', no video "
+        "VAE is needed, and NAVA Save writes a FLAC file.",
+        prompt="A rainy street at night: heavy rain drums on a tin roof, a car passes through puddles, and a tired "
+        "man says <S>I will wait here until it stops.<E> Thunder rolls in the distance.",
+        models=["mmdit", "audio_vae", "text_encoder"], mode="audio only", prefix="NAVA/audio_only",
+    ),
+}
+
+
+def finish(name: str, ui: dict) -> dict:
+    """Stable id and a view that shows the whole graph."""
+    ui["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyui-nava/workflows/{name}"))
+    ui.setdefault("extra", {})["ds"] = {"scale": 0.75, "offset": [520, 60]}
+    return ui
+
+
+def main() -> None:
+    reason = missing_tools()
+    if reason:
+        sys.exit(reason)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        server = start_ui_server(base / "comfyui")
+        try:
+            result = run_frontend(server, {"build": SPECS}, base)
+        finally:
+            server.process.terminate()
+            server.process.wait(30)
+    API.mkdir(exist_ok=True)
+    for name, built in result["built"].items():
+        (WORKFLOWS / f"{name}.json").write_text(json.dumps(finish(name, built["ui"]), indent=2, ensure_ascii=False) + "\n")
+        (API / f"{name}.json").write_text(json.dumps(built["api"], indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote workflows/{name}.json and workflows/api/{name}.json")
+    errors = extension_errors(result["console"])
+    if errors:
+        sys.exit("console errors from the NAVA extension:\n" + "\n".join(map(str, errors)))
+
+
+if __name__ == "__main__":
+    main()

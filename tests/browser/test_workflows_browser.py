@@ -1,0 +1,153 @@
+"""The shipped workflows and web/nava.js in ComfyUI's real front-end (headless Chromium).
+
+Skipped unless COMFYUI_PATH names a ComfyUI checkout and Node.js, Chromium and playwright-core are found
+(see browser.py). One server (tiny weights, our repo mounted as a pack) and two browser sessions serve all
+tests: one loads every UI workflow, converts it with `app.graphToPrompt()` and exercises the extension on a
+scratch graph; the other queues the text-to-AV template from the UI and plays what NAVA Save shows. That
+run uses small sampler settings (2 steps, 64x64, 1 s) in place of the template's 50 steps, 1280x704, 6 s,
+so it finishes on the tiny weights on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from browser import API, WORKFLOWS, canonical, extension_errors, missing_tools, run_frontend, start_ui_server  # noqa: E402
+
+REASON = missing_tools()
+pytestmark = [pytest.mark.browser, pytest.mark.comfyui, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
+
+UI_WORKFLOWS = {path.stem: path for path in sorted(WORKFLOWS.glob("*.json"))}
+TINY_RUN = {"NAVASampler": {"steps": 2, "aspect": "custom", "width": 64, "height": 64, "seconds": 1.0}}
+SAVED_PROBE = "probe_00001_.mp4"
+PROBE = {
+    "prompts": {
+        "two_spans": "A man says <S>hello there<E> and then <S>goodbye now<E>.",
+        "nested": "She says <S>wait <S>no<E> please<E>",
+        "empty": "He opens his mouth <S>   <E> and nothing comes out.",
+        "unclosed": "He starts <S>to speak but never stops",
+        "stray_close": "Nothing opens this<E> span.",
+    },
+    "voicePrompt": "Only one span: <S>hi there<E>",
+    "voices": 2,
+    "saved": {"nava_video": [{"filename": SAVED_PROBE, "subfolder": "NAVA", "type": "output"}]},
+}
+
+
+def write_probe_video(path: Path) -> None:
+    """One second of 24 fps noise with a 440 Hz tone, as NAVA Save would write it."""
+    import torch
+
+    from nava_model.media import write_mp4
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tone = torch.sin(torch.arange(48000) / 48000 * 2 * torch.pi * 440)
+    write_mp4(path, torch.rand(24, 64, 96, 3), 24.0, 0.3 * tone.expand(1, 2, -1), 48000)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    base = tmp_path_factory.mktemp("browser")
+    server = start_ui_server(base / "comfyui")
+    try:
+        write_probe_video(server.base / "output" / "NAVA" / SAVED_PROBE)
+        (base / "load").mkdir()
+        loaded = run_frontend(
+            server,
+            {"load": {name: json.loads(path.read_text()) for name, path in UI_WORKFLOWS.items()}, "probe": PROBE},
+            base / "load",
+        )
+        (base / "queue").mkdir()
+        queued = run_frontend(
+            server,
+            {"queue": {"workflow": json.loads(UI_WORKFLOWS["nava_text_to_av"].read_text()), "overrides": TINY_RUN,
+                       "timeoutMs": 300000}, "screenshot": str(base / "queued.png")},
+            base / "queue",
+        )
+        yield {"loaded": loaded, "queued": queued, "server": server}
+    finally:
+        server.process.terminate()
+        server.process.wait(30)
+
+
+def test_the_four_templates_are_shipped():
+    assert set(UI_WORKFLOWS) == {"nava_text_to_av", "nava_image_to_av", "nava_dialogue_three_voices", "nava_audio_only"}
+
+
+def test_every_workflow_loads_without_console_errors_from_our_extension(session):
+    for run in ("loaded", "queued"):
+        assert extension_errors(session[run]["console"]) == [], session[run]["console"]
+    assert set(session["loaded"]["loaded"]) == set(UI_WORKFLOWS)
+
+
+@pytest.mark.parametrize("name", list(UI_WORKFLOWS))
+def test_graph_to_prompt_equals_the_committed_api_copy(session, name):
+    exported = session["loaded"]["loaded"][name]["api"]
+    committed = json.loads((API / f"{name}.json").read_text())
+    assert canonical(exported) == canonical(committed)
+
+
+def test_templates_show_their_spans_bound_to_voices_with_no_problem(session):
+    views = {name: result["views"] for name, result in session["loaded"]["loaded"].items()}
+    assert all(len(v) == 1 and v[0]["problems"] == [] for v in views.values()), views
+    dialogue = views["nava_dialogue_three_voices"][0]["text"]
+    assert dialogue.startswith("3 span(s)") and all(f"voice_{i} ✓" in dialogue for i in (1, 2, 3))
+    assert "span 1: timbre from text" in views["nava_text_to_av"][0]["text"]
+
+
+def test_span_view_colours_each_span_and_flags_bad_markup(session):
+    probe = session["loaded"]["probe"]
+    two = probe["two_spans"]
+    assert two["problems"] == [] and [text for text, _ in two["spans"]] == ["hello there", "goodbye now"]
+    assert two["spans"][0][1] != two["spans"][1][1]  # one colour per speaker
+    expected = {
+        "nested": "spans cannot nest",
+        "empty": "is empty",
+        "unclosed": "is never closed",
+        "stray_close": "closes no speech span",
+    }
+    for label, words in expected.items():
+        assert len(probe[label]["problems"]) == 1 and words in probe[label]["problems"][0], probe[label]
+        assert "⚠" in probe[label]["status"]
+
+
+def test_voice_count_against_spans_is_shown_and_warned_before_queue(session):
+    probe = session["loaded"]["probe"]
+    status = probe["withVoices"]["status"]
+    assert status.startswith("1 span(s)") and "voice_1 ✓" in status and "voice_2: no span" in status
+    assert any("2 reference voice slot(s)" in p for p in probe["withVoices"]["problems"])
+    assert any("speaker encoder" in p for p in probe["withVoices"]["problems"])
+    assert [t["severity"] for t in probe["toasts"]] == ["warn"]
+    assert any("NAVA speech spans" in text for text in probe["toastShown"])  # on screen, not only in the console
+
+
+def test_span_view_is_neither_saved_in_the_workflow_nor_sent_in_the_prompt(session):
+    probe = session["loaded"]["probe"]
+    assert probe["widgetNames"] == ["prompt", "negative_prompt", "nava_spans"]
+    assert len(probe["serializedWidgets"]) == 2
+    assert "nava_spans" not in probe["apiInputs"]
+
+
+def test_save_node_player_plays_a_saved_mp4_with_sound(session):
+    player = session["loaded"]["probe"]["player"]
+    assert player["tag"] == "VIDEO" and player["controls"] and not player["muted"], player
+    assert player["src"].startswith("/api/view?filename=probe_00001_.mp4&subfolder=NAVA&type=output")
+    assert player["ready"] is True and player["duration"] == pytest.approx(1.0, abs=0.05), player
+    assert (player["width"], player["height"]) == (96, 64)
+    assert player["played"] > 0 and player["audioBytes"] > 0, player
+
+
+def test_text_to_av_queued_from_the_ui_plays_in_the_save_node(session):
+    queued = session["queued"]["queued"]
+    assert queued["end"] == "execution_success", queued
+    player = queued["player"]
+    assert player["tag"] == "VIDEO" and player["ready"] is True and player["visible"], player
+    assert (player["width"], player["height"]) == (64, 64)
+    assert player["duration"] == pytest.approx(25 / 24, abs=0.05)
+    assert player["played"] > 0 and player["audioBytes"] > 0, player
