@@ -58,6 +58,13 @@ def test_compressed_formats_decode(tmp_path, suffix, codec):
     assert 0.5 < waveform[0].abs().max() < 1.5
 
 
+def test_max_seconds_keeps_only_the_start(tmp_path):
+    samples = tone(2.0)
+    waveform, _ = load_audio(write_wav(tmp_path / "long.wav", samples), max_seconds=0.5)
+    assert waveform.shape == (2, RATE // 2)
+    assert np.abs(waveform.numpy() - samples[:, : RATE // 2]).max() < 1e-4
+
+
 def test_missing_file_is_reported(tmp_path):
     with pytest.raises(AudioDecodeError, match="not found"):
         load_audio(tmp_path / "absent.wav")

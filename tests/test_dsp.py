@@ -1,11 +1,13 @@
 """nava_model.dsp against torchaudio 2.9 (stored outputs in tests/fixtures/dsp_torchaudio.safetensors; live when
 torchaudio is importable). Tolerance: max |ours - torchaudio| / max |torchaudio| <= 1e-4, fp32."""
 
+import json
 import math
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from nava_model import dsp
@@ -13,14 +15,10 @@ from nava_model import dsp
 FIXTURE = Path(__file__).parent / "fixtures" / "dsp_torchaudio.safetensors"
 TOLERANCE = 1e-4
 
-# Same tables as tests/fixtures/dsp_make_fixtures.py.
-FILTERBANKS = {
-    "fb_htk_redimnet": (257, 20.0, 7600.0, 72, 16000, None, "htk"),
-    "fb_slaney_ltx": (513, 0.0, 8000.0, 64, 16000, "slaney", "slaney"),
-    "fb_slaney_nonorm": (513, 0.0, 24000.0, 96, 48000, None, "slaney"),
-    "fb_htk_slaneynorm": (201, 30.0, 8000.0, 80, 16000, "slaney", "htk"),
-}
-RESAMPLE_PAIRS = [(48000, 16000), (16000, 48000), (44100, 16000), (24000, 16000)]
+with safe_open(FIXTURE, "pt") as _handle:  # the generator's argument tables
+    _METADATA = _handle.metadata()
+FILTERBANKS = json.loads(_METADATA["filterbanks"])  # name -> melscale_fbanks arguments
+RESAMPLE_PAIRS = [tuple(pair) for pair in json.loads(_METADATA["resample_pairs"])]
 
 
 @pytest.fixture(scope="module")

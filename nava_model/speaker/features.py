@@ -24,6 +24,11 @@ class MelFrontEndConfig:
     spec_norm: str = "mn"  # "mn": mean over time removed per bin; "mvn": also divided by the std; "bn": BatchNorm1d
 
 
+    def __post_init__(self):
+        if self.spec_norm not in ("mn", "mvn", "bn"):
+            raise ValueError(f"unknown ReDimNet spec_norm {self.spec_norm!r} (expected 'mn', 'mvn' or 'bn')")
+
+
 PREEMPHASIS = 0.97
 
 
@@ -53,9 +58,7 @@ class MelFrontEnd(nn.Module):
         if cfg.spec_norm == "mvn":
             centred = features - features.mean(-1, keepdim=True)
             return centred / (features.std(-1, keepdim=True) + 1e-8)
-        if self.spec_norm is not None:
-            return self.spec_norm(features.to(self.spec_norm.weight.dtype)).float()
-        return features
+        return self.spec_norm(features.to(self.spec_norm.weight.dtype)).float()
 
 
 def pre_emphasis(x: Tensor, coef: float = PREEMPHASIS) -> Tensor:

@@ -98,6 +98,7 @@ class ReDimNetConfig:
 
     @property
     def stages(self) -> list[StageSpec]:
+        # The 4th item, kernel sizes, is stored in the files but unused: every 2-D block is 3x3.
         return [StageSpec(int(s[0]), int(s[1]), int(s[2]), s[4]) for s in self.stages_setup]
 
     @property
