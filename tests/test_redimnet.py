@@ -147,9 +147,14 @@ def test_non_finite_voice_raises_clear_error():
         reference_clip(torch.tensor([0.1, float("nan"), 0.2]), 16000)
 
 
-def test_three_dimensional_voice_is_refused():
-    with pytest.raises(SpeakerAudioError, match="channels, samples"):
-        reference_clip(torch.zeros(1, 2, 100), 16000)
+def test_batch_of_one_voice_is_accepted():
+    voice = torch.randn(2, 16000) * 0.1
+    assert torch.equal(reference_clip(voice[None], 16000), reference_clip(voice, 16000))
+
+
+def test_batch_of_several_voices_is_refused():
+    with pytest.raises(SpeakerAudioError, match="one waveform"):
+        reference_clip(torch.zeros(2, 2, 100), 16000)
 
 
 def test_tiny_file_is_the_release_format(tiny):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -149,11 +150,16 @@ class ReDimNetSpeakerEncoder(nn.Module):
 
 
 def reference_clip(waveform: Tensor, sample_rate: int, target_rate: int = 16000) -> Tensor:
-    """The mono, `target_rate`, <= 30 s, >= 1 s clip NAVA embeds; raises SpeakerAudioError for unusable audio."""
+    """The mono, `target_rate`, <= 30 s, >= 1 s clip NAVA embeds; raises SpeakerAudioError for unusable audio.
+
+    `waveform` is [samples], [channels, samples] or a batch of one [1, channels, samples] (ComfyUI's AUDIO).
+    """
+    if isinstance(waveform, Tensor) and waveform.ndim == 3 and waveform.shape[0] == 1:
+        waveform = waveform[0]
     if not isinstance(waveform, Tensor) or waveform.ndim not in (1, 2):
         shape = tuple(waveform.shape) if isinstance(waveform, Tensor) else type(waveform).__name__
-        raise SpeakerAudioError(f"reference voice must be a waveform [channels, samples] or [samples], got {shape}")
-    if not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise SpeakerAudioError(f"reference voice must be one waveform [channels, samples] or [samples], got {shape}")
+    if not isinstance(sample_rate, numbers.Integral) or sample_rate <= 0:
         raise SpeakerAudioError(f"reference voice sample rate must be a positive integer, got {sample_rate!r}")
     if waveform.shape[-1] == 0:
         raise SpeakerAudioError("reference voice has no samples: give a recording of the speaker (1 s or more)")
@@ -162,7 +168,7 @@ def reference_clip(waveform: Tensor, sample_rate: int, target_rate: int = 16000)
     mono = mono[: math.ceil((MAX_SECONDS + 1.0) * sample_rate)]
     if not torch.isfinite(mono).all():
         raise SpeakerAudioError("reference voice contains NaN or infinite samples: the file is damaged")
-    mono = dsp.resample(mono, sample_rate, target_rate)[: int(MAX_SECONDS * target_rate)]
+    mono = dsp.resample(mono, int(sample_rate), target_rate)[: int(MAX_SECONDS * target_rate)]
     peak = mono.abs().max().item()
     if peak < SILENCE_PEAK:
         raise SpeakerAudioError(
