@@ -26,8 +26,8 @@ import sentencepiece
 
 from ..checkpoints import CheckpointError
 from ..config import TEXT_LEN
+from ..prompt import SPEAKER_PLACEHOLDER
 
-SPEAKER_PLACEHOLDER = "<extra_id_2>"  # NAVA's speaker slot token (components.md §4.3)
 UMT5_SENTINELS = 300  # umT5's tokenizer config: extra_ids = 300
 TOKENIZER_FILES = ("tokenizer.json", "spiece.model")
 

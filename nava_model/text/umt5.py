@@ -20,7 +20,16 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from ..checkpoints import TORCH_SUFFIXES, UMT5, CheckpointError, CheckpointInfo, inspect_checkpoint, read_state_dict, require_kind
+from ..checkpoints import (
+    TORCH_SUFFIXES,
+    UMT5,
+    CheckpointError,
+    CheckpointInfo,
+    inspect_checkpoint,
+    layout_mismatch,
+    read_state_dict,
+    require_kind,
+)
 from ..config import PRESETS
 from ..fp8 import FP8_DTYPES, dequantize, swap_in_fp8_linears
 from ..random_init import random_state_dict
@@ -35,7 +44,7 @@ TOKENIZER_KEY = "spiece_model"  # ComfyUI stores the serialized SentencePiece mo
 TIED_EMBEDDING = "encoder.embed_tokens.weight"  # the same tensor as shared.weight
 FP8_SCALE_SUFFIXES = (".scale_weight", ".weight_scale")  # ComfyUI "scaled fp8" / newer `comfy_quant` names
 # Extras of ComfyUI's fp8 files: the format marker, per-layer JSON, input scales (we dequantise the weights instead).
-IGNORED = re.compile(r"scaled_fp8|.*\.(scale_input|input_scale|comfy_quant)")
+FP8_EXTRAS = re.compile(r"scaled_fp8|.*\.(scale_input|input_scale|comfy_quant)")
 # fp8 weights that stay fp8 in memory. `wo` is dequantised at load instead: HF's FFN casts its input to
 # `wo.weight.dtype` (meant for int8 models), which would round the activations to fp8.
 KEPT_FP8 = re.compile(r".*\.(SelfAttention\.[qkvo]|DenseReluDense\.wi_[01])\.weight")
@@ -102,7 +111,7 @@ def load_umt5(path: str | os.PathLike, device="cpu", dtype: torch.dtype = torch.
                 "they do not belong together"
             )
         model = build_encoder(widths, operations, {module: () for module in kept_fp8})
-        _check_complete(info, names, kept_fp8, model)
+        _check_layout(info, names, model)
 
         def scale(key: str) -> Tensor:
             return read(scale_keys[key]).float() if scale_keys[key] else torch.ones(())
@@ -144,11 +153,8 @@ def _tensor_reader(info: CheckpointInfo):
         tensors, _ = read_state_dict(info.path)
         yield tensors.__getitem__
         return
-    try:
-        with safe_open(str(info.path), framework="pt") as handle:
-            yield handle.get_tensor
-    except (OSError, RuntimeError) as exc:  # RuntimeError: safetensors' error for data past the end
-        raise CheckpointError(f"{info.path.name} could not be read ({exc}): the file is truncated, download it again") from exc
+    with safe_open(str(info.path), framework="pt") as handle:
+        yield handle.get_tensor
 
 
 def _hf_names(info: CheckpointInfo) -> dict[str, str]:
@@ -158,7 +164,7 @@ def _hf_names(info: CheckpointInfo) -> dict[str, str]:
     if info.has(TIED_EMBEDDING) and not info.has("shared.weight"):  # exports holding only the tied copy
         names[TIED_EMBEDDING] = "shared.weight"
     for key in info.shapes:
-        if key in (TOKENIZER_KEY, TIED_EMBEDDING) or key.endswith(FP8_SCALE_SUFFIXES) or IGNORED.fullmatch(key):
+        if key in (TOKENIZER_KEY, TIED_EMBEDDING) or key.endswith(FP8_SCALE_SUFFIXES) or FP8_EXTRAS.fullmatch(key):
             continue
         if key.startswith(("decoder.", "lm_head.")):  # a full encoder-decoder export: only the encoder is used
             continue
@@ -194,14 +200,15 @@ def _fp8_scale_keys(info: CheckpointInfo, names: dict[str, str]) -> dict[str, st
     return scales
 
 
-def _check_complete(info: CheckpointInfo, names: dict[str, str], kept_fp8: set[str], model: nn.Module) -> None:
-    expected = set(model.state_dict()) - {TIED_EMBEDDING} - {f"{module}.weight_scale" for module in kept_fp8}
-    found = set(names.values())
-    missing, unexpected = sorted(expected - found), sorted(found - expected)
-    if missing or unexpected:
+def _check_layout(info: CheckpointInfo, names: dict[str, str], model: nn.Module) -> None:
+    expected = {
+        key: tuple(value.shape) for key, value in model.state_dict().items()
+        if key != TIED_EMBEDDING and not key.endswith(".weight_scale")  # fp8 scales were matched with their weights
+    }
+    mismatch = layout_mismatch({name: info.shapes[key] for key, name in names.items()}, expected)
+    if mismatch:
         raise CheckpointError(
-            f"{info.path.name} is not a complete umT5 encoder (missing {missing[:3]}, unexpected {unexpected[:3]}): "
-            "the file is damaged or belongs to another model"
+            f"{info.path.name} is not a complete umT5 encoder ({mismatch}): the file is damaged or belongs to another model"
         )
 
 
