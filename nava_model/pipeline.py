@@ -169,9 +169,8 @@ def initial_noise(options: SamplingOptions, generator: torch.Generator) -> tuple
 
 
 def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
-    parameter = next(model.parameters())
-    dtype = parameter.dtype if parameter.dtype.is_floating_point and parameter.element_size() > 1 else torch.bfloat16
-    return parameter.device, dtype
+    """Where the MMDiT runs and in which dtype (its compute dtype, not its storage: fp8 runs in bf16)."""
+    return next(model.parameters()).device, model.compute_dtype
 
 
 def sample(

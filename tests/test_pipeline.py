@@ -1,0 +1,68 @@
+"""Pipeline rules that need no real model: sizes, durations, validation order, noise layout."""
+
+import pytest
+import torch
+
+from nava_model.pipeline import SamplingOptions, encode_conditioning, frames_for_duration, initial_noise
+from nava_model.prompt import PromptError
+
+
+class RecordingTextEncoder:
+    """Fails the test if anything is encoded: validation must come first."""
+
+    placeholder_token_id = 7
+
+    def encode(self, texts):
+        raise AssertionError(f"encoded {texts!r} although the prompt is invalid")
+
+
+@pytest.mark.parametrize(
+    "prompt,voices",
+    [
+        ("<S>hello", []),  # <S> without <E>
+        ("<S>one<E> and <S>two<E>", [(torch.zeros(1, 16000), 16000)] * 3),  # more voices than spans
+    ],
+)
+def test_invalid_prompt_is_rejected_before_encoding(prompt, voices):
+    with pytest.raises(PromptError):
+        encode_conditioning(RecordingTextEncoder(), None, prompt, voices)
+
+
+def test_voices_without_speaker_encoder_are_rejected_before_encoding():
+    with pytest.raises(PromptError, match="ReDimNet"):
+        encode_conditioning(RecordingTextEncoder(), None, "<S>hi<E>", [(torch.zeros(1, 16000), 16000)])
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"width": 1000}, "multiples of 32"),
+        ({"height": 0}, "multiples of 32"),
+        ({"frames": 144}, "4k\\+1"),
+        ({"steps": 0}, "steps"),
+        ({"mode": "stereo"}, "mode"),
+        ({"sampler": "ddim"}, "sampler"),
+    ],
+)
+def test_bad_sampling_options_name_the_fix(changes, message):
+    with pytest.raises(ValueError, match=message):
+        SamplingOptions(**changes).validate()
+
+
+def test_default_options_are_navas_six_seconds():
+    options = SamplingOptions()
+    assert (options.latent_frames, options.audio_tokens) == (37, 152)  # components.md §7
+    assert options.duration == pytest.approx(6.042, abs=1e-3)
+
+
+@pytest.mark.parametrize("seconds,frames", [(6, 145), (1, 25), (10, 241), (2, 49)])
+def test_duration_maps_to_six_latent_frames_per_second(seconds, frames):
+    assert frames_for_duration(seconds) == frames
+
+
+def test_noise_is_drawn_video_token_major_then_audio():
+    options = SamplingOptions(width=64, height=32, frames=5)
+    video, audio = initial_noise(options, torch.Generator().manual_seed(3))
+    reference = torch.randn(2 * 2 * 4 * 48 + options.audio_tokens * 128, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(video[0].permute(1, 2, 3, 0).reshape(-1), reference[: 2 * 2 * 4 * 48])
+    assert torch.equal(audio.reshape(-1), reference[2 * 2 * 4 * 48 :])
