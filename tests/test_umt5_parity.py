@@ -102,7 +102,8 @@ def test_hf_layout_with_tied_embedding_matches_transformers(tmp_path, official, 
     tensors = hf_tensors(official)
     tensors["encoder.embed_tokens.weight"] = tensors["shared.weight"].clone()
     save_file(tensors, str(tmp_path / "model.safetensors"))
-    encoder = load_umt5(tmp_path / "model.safetensors", tokenizer_path=_write(tmp_path / "tok" / "spiece.model", spiece))
+    tokenizer = _write(tmp_path / "tok" / "spiece.model", spiece)
+    encoder = load_umt5(tmp_path / "model.safetensors", tokenizer_path=tokenizer)
     assert relative_error(valid_outputs(encoder, reference), reference["transformers_fp32"]) <= TOLERANCE
 
 

@@ -32,7 +32,8 @@ def test_tiny_file_is_deterministic(tiny_file, tmp_path):
 
 def test_tiny_encoder_encodes_to_text_dim_with_one_placeholder_token(tiny_file):
     encoder = load_umt5(tiny_file)
-    prompt, plain = encoder.encode(["Two people talk. <S><extra_id_2>你好，世界<E> then <S><extra_id_2>bye<E>", "rain"])
+    texts = ["Two people talk. <S><extra_id_2>你好，世界<E> then <S><extra_id_2>bye<E>", "rain"]
+    prompt, plain = encoder.encode(texts)
     assert prompt.token_ids.count(encoder.placeholder_token_id) == 2
     assert prompt.token_ids[-1] == 1 and plain.token_ids[-1] == 1
     assert prompt.embeddings.shape == (len(prompt.token_ids), PRESETS["tiny"].text_dim)

@@ -72,12 +72,14 @@ class SentencePieceTokenizer:
         """Pieces HF adds as tokens of their own: control and unknown pieces, user-defined pieces
         (SentencePiece scores them 0; learned pieces have log-probabilities < 0), and the sentinels."""
         sp = self.processor
+
+        def whole(i: int) -> bool:
+            if sp.is_control(i) or sp.is_unknown(i):
+                return True
+            return sp.get_score(i) == 0.0 and not (sp.is_unused(i) or sp.is_byte(i))
+
         size = sp.get_piece_size()
-        tokens = {
-            sp.id_to_piece(i): i
-            for i in range(size)
-            if sp.is_control(i) or sp.is_unknown(i) or (sp.get_score(i) == 0.0 and not (sp.is_unused(i) or sp.is_byte(i)))
-        }
+        tokens = {sp.id_to_piece(i): i for i in range(size) if whole(i)}
         if "<extra_id_0>" not in tokens:
             tokens.update({f"<extra_id_{n}>": size + UMT5_SENTINELS - 1 - n for n in range(UMT5_SENTINELS)})
         return tokens

@@ -107,8 +107,8 @@ def load_umt5(path: str | os.PathLike, device="cpu", dtype: torch.dtype = torch.
         tokenizer = find_tokenizer(info.path, embedded, tokenizer_path)
         if tokenizer.vocab_size > widths.vocab_size:
             raise CheckpointError(
-                f"the tokenizer has {tokenizer.vocab_size} tokens but {info.path.name} embeds only {widths.vocab_size}: "
-                "they do not belong together"
+                f"the tokenizer has {tokenizer.vocab_size} tokens but {info.path.name} embeds only "
+                f"{widths.vocab_size}: they do not belong together"
             )
         model = build_encoder(widths, operations, {module: () for module in kept_fp8})
         _check_layout(info, names, model)
@@ -141,7 +141,8 @@ def build_encoder(widths: UMT5Widths, operations=torch.nn, fp8_layers: dict[str,
     if operations is not torch.nn:
         for name, module in list(model.named_modules()):
             if type(module) is torch.nn.Linear:
-                model.set_submodule(name, operations.Linear(module.in_features, module.out_features, bias=False, device="meta"))
+                linear = operations.Linear(module.in_features, module.out_features, bias=False, device="meta")
+                model.set_submodule(name, linear)
     swap_in_fp8_linears(model, fp8_layers or {}, operations)
     return model
 
@@ -208,7 +209,8 @@ def _check_layout(info: CheckpointInfo, names: dict[str, str], model: nn.Module)
     mismatch = layout_mismatch({name: info.shapes[key] for key, name in names.items()}, expected)
     if mismatch:
         raise CheckpointError(
-            f"{info.path.name} is not a complete umT5 encoder ({mismatch}): the file is damaged or belongs to another model"
+            f"{info.path.name} is not a complete umT5 encoder ({mismatch}): "
+            "the file is damaged or belongs to another model"
         )
 
 
@@ -216,8 +218,8 @@ def write_tiny_umt5(models_dir: str | os.PathLike, seed: int = 0) -> Path:
     """A tiny random-weight umT5 under ComfyUI's name and key layout, its SentencePiece model inside."""
     spiece = train_tiny_spiece()
     d_model = PRESETS["tiny"].text_dim
-    widths = UMT5Widths(sentencepiece_tokenizer(spiece).vocab_size, d_model, num_layers=2, num_heads=2, d_ff=2 * d_model,
-                        d_kv=d_model // 2)
+    vocab_size = sentencepiece_tokenizer(spiece).vocab_size
+    widths = UMT5Widths(vocab_size, d_model, num_layers=2, num_heads=2, d_ff=2 * d_model, d_kv=d_model // 2)
     weights = random_state_dict(official_shapes(widths), seed, torch.float16)  # drawn under the official names
     tensors = {hf_name(key): value for key, value in weights.items()}
     tensors[TOKENIZER_KEY] = torch.frombuffer(bytearray(spiece), dtype=torch.uint8)
