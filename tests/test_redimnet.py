@@ -57,7 +57,8 @@ def parity_embeddings(name: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]
                 for clip in "ab"}
 
 
-CONFIG_NAMES = ["M", "b0", "variant_fwse", "variant_convnext_relu"]
+with safe_open(FIXTURE, "pt") as _handle:
+    CONFIG_NAMES = list(json.loads(_handle.metadata()["configs"]))  # M, b0, variants, pool_* (one per pooling)
 
 
 def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
