@@ -24,7 +24,9 @@ def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto") 
     parameters = sum(math.prod(shape) for shape in inspect_checkpoint(path).shapes.values())
     weight, compute = mmdit_dtypes(weight_dtype, device, parameters)
     operations = ops.pick_operations(weight, compute, load_device=device)
-    model = load_nava_mmdit(path, device=offload, dtype=weight, operations=operations, attention_backend=attention)
+    model = load_nava_mmdit(
+        path, device=offload, dtype=weight, operations=operations, attention_backend=attention, compute_dtype=compute
+    )
     return wrap("NAVA_MODEL", model, device, offload)
 
 

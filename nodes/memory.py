@@ -28,8 +28,17 @@ class ModelHandle:
     runner: Any  # the module itself, or the object around it (umT5's tokenizer + encoder)
 
 
+class Holder(torch.nn.Module):
+    """A plain module around one whose `device` is read-only (transformers models): ModelPatcher sets it."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+
 def wrap(socket: str, module: torch.nn.Module, load_device, offload_device, runner: Any = None) -> ModelHandle:
-    patcher = ModelPatcher(module, load_device=load_device, offload_device=offload_device)
+    managed = Holder(module) if isinstance(getattr(type(module), "device", None), property) else module
+    patcher = ModelPatcher(managed, load_device=load_device, offload_device=offload_device)
     return ModelHandle(socket, patcher, module if runner is None else runner)
 
 

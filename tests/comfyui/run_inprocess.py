@@ -1,7 +1,7 @@
 """Run one prompt through ComfyUI's PromptExecutor in this process and report what its memory manager holds.
 
 Run by test_server.py with the ComfyUI interpreter, in the ComfyUI checkout:
-    python run_inprocess.py PATHS_YAML PACK_DIR OUTPUT_DIR PROMPT_JSON
+    python run_inprocess.py PATHS_YAML PACK_DIR INPUT_DIR OUTPUT_DIR PROMPT_JSON
 Prints one JSON line with the managed models after the run, after ComfyUI frees memory for another
 model, and after the /free route's unload + cache reset (did any module survive?).
 """
@@ -14,8 +14,8 @@ import sys
 import uuid
 import weakref
 
-paths_yaml, pack_dir, output_dir, prompt_file = sys.argv[1:5]
-sys.argv = [sys.argv[0], "--cpu", "--output-directory", output_dir, "--disable-api-nodes"]
+paths_yaml, pack_dir, input_dir, output_dir, prompt_file = sys.argv[1:6]
+sys.argv = [sys.argv[0], "--cpu", "--disable-api-nodes"]
 sys.path.insert(0, os.getcwd())
 
 import comfy.options  # noqa: E402
@@ -24,6 +24,10 @@ comfy.options.enable_args_parsing()
 import utils.extra_config  # noqa: E402  (before `nodes`, as main.py does)
 
 utils.extra_config.load_extra_path_config(paths_yaml)
+import folder_paths  # noqa: E402
+
+folder_paths.set_input_directory(input_dir)  # main.py does these from its flags
+folder_paths.set_output_directory(output_dir)
 import comfy.model_management as mm  # noqa: E402
 import execution  # noqa: E402
 import nodes  # noqa: E402
@@ -42,9 +46,13 @@ class StubServer:
         pass
 
 
+def name(module) -> str:
+    return type(getattr(module, "inner", module)).__name__  # the pack's Holder around a transformers model
+
+
 def managed():
     return [
-        {"class": type(m.model.model).__name__, "loaded_bytes": m.model.loaded_size(), "bytes": m.model.model_size()}
+        {"class": name(m.model.model), "loaded_bytes": m.model.loaded_size(), "bytes": m.model.model_size()}
         for m in mm.current_loaded_models
         if m.model is not None
     ]
@@ -68,13 +76,13 @@ async def main():
     mm.free_memory(1e30, mm.get_torch_device())  # what ComfyUI does when another model needs the room
     report["after_free_memory"] = {
         "managed": managed(),
-        "loaded_bytes": {type(p().model).__name__: p().loaded_size() for p in patchers if p() is not None},
+        "loaded_bytes": {name(p().model): p().loaded_size() for p in patchers if p() is not None},
     }
 
     mm.unload_all_models()  # POST /free {"unload_models": true, "free_memory": true}
     executor.reset()
     gc.collect()
-    report["alive_after_free"] = [type(ref()).__name__ for ref in modules if ref() is not None]
+    report["alive_after_free"] = [name(ref()) for ref in modules if ref() is not None]
     print(json.dumps(report))
 
 

@@ -24,14 +24,14 @@ SMALL = {"steps": 2, "aspect": "custom", "width": 64, "height": 64, "seconds": 1
 FPS = 24.0
 
 
-def pack_graph(mode: str = "audio+video", prefix: str = "NAVA/pack", **sampler) -> dict:
-    """The pack's own minimal T2AV graph: five loaders, prompt, sampler, decode, save."""
+def pack_graph(mode: str = "audio+video", prefix: str = "NAVA/pack", voice: bool = False, **sampler) -> dict:
+    """The pack's own minimal T2AV graph: five loaders, prompt, sampler, decode, save (+ Core's LoadAudio as voice_1)."""
     widgets = {
         "mode": mode, "aspect": "custom", "width": 64, "height": 64, "seconds": 1.0, "frames": 0, "steps": 2,
         "seed": 42, "sampler": "unipc", "shift": 5.0, "video_guidance": 3.0, "audio_guidance": 2.0,
         "video_align_guidance": 3.0, "audio_align_guidance": 2.0, "timbre_guidance": 3.0,
     } | sampler
-    return {
+    graph = {
         "1": {"class_type": "NAVAModelLoader", "inputs": {"model_name": "NAVA.safetensors", "weight_dtype": "auto", "attention": "auto"}},
         "2": {"class_type": "NAVAWanVAELoader", "inputs": {"vae_name": "wan2.2_vae.safetensors"}},
         "3": {"class_type": "NAVAAudioVAELoader", "inputs": {"vae_name": "ltx-2.3-22b-dev_audio_vae.safetensors"}},
@@ -49,10 +49,14 @@ def pack_graph(mode: str = "audio+video", prefix: str = "NAVA/pack", **sampler) 
             "frames": ["8", 0], "audio": ["8", 1], "fps": ["8", 2], "filename_prefix": prefix, "audio_format": "flac",
         }},
     }
+    if voice:
+        graph["10"] = {"class_type": "LoadAudio", "inputs": {"audio": "pack_voice.wav"}}
+        graph["6"]["inputs"]["voice_1"] = ["10", 0]
+    return graph
 
 
 def api_workflows() -> dict[str, dict]:
-    workflows = {"pack_graph": pack_graph()}
+    workflows = {"pack_graph": pack_graph(), "pack_graph_voice": pack_graph(voice=True)}
     for path in sorted((REPO / "workflows" / "api").glob("*.json")):
         data = json.loads(path.read_text())
         workflows[path.stem] = data.get("prompt", data) if isinstance(data.get("prompt"), dict) else data
@@ -86,6 +90,15 @@ def prepare(prompt: dict, input_dir: Path) -> dict:
     return prompt
 
 
+def failure(history: dict) -> str:
+    """The node error of a failed prompt: type, node, message and the end of the traceback."""
+    for event, data in history["status"]["messages"]:
+        if event == "execution_error":
+            trace = "".join(data.get("traceback", []))[-2000:]
+            return f"{data['node_type']} (node {data['node_id']}): {data['exception_message']}\n{trace}"
+    return json.dumps(history["status"])[-2000:]
+
+
 def durations(path: Path) -> tuple[list[float], list[float]]:
     with av.open(str(path)) as container:
         return (
@@ -108,7 +121,7 @@ def test_pack_loads_with_every_node_listed(server):
         "NAVAModelLoader", "NAVAWanVAELoader", "NAVAAudioVAELoader", "NAVAUMT5Loader", "NAVAReDimNetLoader",
         "NAVASpeakerSpanPrompt", "NAVASampler", "NAVADecodeAV", "NAVASaveAV",
     }
-    assert info["NAVAModelLoader"]["input"]["required"]["model_name"][0] == ["NAVA.safetensors"]
+    assert info["NAVAModelLoader"]["input"]["required"]["model_name"][1]["options"] == ["NAVA.safetensors"]
     assert not [line for line in server.log().splitlines() if "Cannot import" in line and "comfyui-nava" in line]
 
 
@@ -116,7 +129,7 @@ def test_pack_loads_with_every_node_listed(server):
 def test_workflow_runs_and_saves_media_with_matching_streams(server, name):
     prompt = prepare(WORKFLOWS[name], server.base / "input")
     history = server.wait(server.queue(prompt, str(uuid.uuid4())))
-    assert history["status"]["status_str"] == "success", json.dumps(history["status"]["messages"])[-3000:]
+    assert history["status"]["status_str"] == "success", failure(history)
     modes = {n["inputs"]["mode"] for n in prompt.values() if n["class_type"] == "NAVASampler"}
     files = {(f["subfolder"], f["filename"]) for f in saved_files(history) if f["type"] == "output"}
     assert files, f"{name} saved nothing: {history['outputs']}"
@@ -164,10 +177,10 @@ def test_comfyuis_memory_manager_holds_and_frees_every_nava_model(tmp_path):
     from harness import make_tree
 
     yaml = make_tree(tmp_path)
-    (tmp_path / "prompt.json").write_text(json.dumps(pack_graph()))
+    (tmp_path / "prompt.json").write_text(json.dumps(prepare(pack_graph(voice=True), tmp_path / "input")))
     result = subprocess.run(
-        [COMFYUI_PYTHON, str(Path(__file__).with_name("run_inprocess.py")), str(yaml),
-         str(tmp_path / "custom_nodes" / "comfyui-nava"), str(tmp_path / "output"), str(tmp_path / "prompt.json")],
+        [COMFYUI_PYTHON, str(Path(__file__).with_name("run_inprocess.py")), str(yaml), str(tmp_path / "custom_nodes" / "comfyui-nava"),
+         str(tmp_path / "input"), str(tmp_path / "output"), str(tmp_path / "prompt.json")],
         cwd=COMFYUI_PATH, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -175,7 +188,7 @@ def test_comfyuis_memory_manager_holds_and_frees_every_nava_model(tmp_path):
     print(json.dumps(report, indent=1))
     assert report["success"]
     held = {m["class"] for m in report["after_run"]}
-    assert {"NavaMMDiT", "Wan22VAE", "LtxAudioVAE", "ReDimNetSpeakerEncoder"} <= held and len(held) == 5
+    assert held == {"NavaMMDiT", "Wan22VAE", "LtxAudioVAE", "UMT5EncoderModel", "ReDimNetSpeakerEncoder"}
     assert all(m["loaded_bytes"] == m["bytes"] > 0 for m in report["after_run"])
     assert report["after_free_memory"]["managed"] == []
     assert set(report["after_free_memory"]["loaded_bytes"].values()) == {0}
