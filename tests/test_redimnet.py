@@ -203,6 +203,13 @@ def test_truncated_file_is_refused(tiny, tmp_path):
         load_redimnet(cut)
 
 
+def test_text_file_named_pt_is_refused(tmp_path):
+    path = tmp_path / "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt"
+    path.write_text("<html>404: the download failed</html>")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_redimnet(path)
+
+
 def test_file_not_matching_its_model_config_is_refused(tiny, tmp_path, monkeypatch):
     path, _ = tiny
     saved = torch.load(path, weights_only=True)
