@@ -16,7 +16,15 @@ import torch
 from torch import Tensor, nn
 
 from .. import dsp
-from ..checkpoints import REDIMNET, CheckpointError, inspect_checkpoint, metadata_json, read_state_dict, require_kind
+from ..checkpoints import (
+    REDIMNET,
+    CheckpointError,
+    inspect_checkpoint,
+    layout_mismatch,
+    metadata_json,
+    read_state_dict,
+    require_kind,
+)
 from ..random_init import random_state_dict, seeded_tensor, state_dict_shapes
 from .backbone import ReDimNetBackbone, StageSpec
 from .features import PREEMPHASIS, MelFrontEnd, MelFrontEndConfig
@@ -188,16 +196,10 @@ def _config_from_file(info) -> ReDimNetConfig:
 
 def _check_shapes(info, expected: dict[str, tuple[int, ...]]) -> None:
     found = {k: v for k, v in info.shapes.items() if not k.startswith(_IGNORED_PREFIXES)}
-    missing = sorted(set(expected) - set(found))
-    unexpected = sorted(set(found) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(found) if tuple(found[k]) != tuple(expected[k]))
-    if missing or unexpected or wrong:
-        details = "; ".join(
-            f"{label}: {keys[:3]}{' ...' if len(keys) > 3 else ''}"
-            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys
-        )
+    mismatch = layout_mismatch(found, expected)
+    if mismatch:
         raise CheckpointError(
-            f"{info.path.name} does not match the ReDimNet layout its model_config describes ({details}). "
+            f"{info.path.name} does not match the ReDimNet layout its model_config describes ({mismatch}). "
             "The file is damaged or from a different ReDimNet version: download the release file again."
         )
 
