@@ -5,6 +5,7 @@ upstream's `AutoTokenizer("google/umt5-xxl")` resolves to, built on SentencePiec
 """
 
 import io
+import re
 
 import pytest
 import sentencepiece
@@ -100,7 +101,7 @@ def test_cleaning_unescapes_html_twice_and_collapses_whitespace():
 
 def test_missing_tokenizer_names_what_to_put_where(tmp_path):
     model = tmp_path / "models_t5_umt5-xxl-enc-bf16.pth"
-    with pytest.raises(TokenizerError, match=r"spiece\.model.*" + str(tmp_path).replace("\\", "\\\\")):
+    with pytest.raises(TokenizerError, match=r"spiece\.model.*" + re.escape(str(tmp_path))):
         find_tokenizer(model, embedded=None)
 
 
