@@ -128,6 +128,23 @@ def test_cancel_stops_sampling_within_one_step(comfy_tiny, models):
     assert steps == [1]
 
 
+def test_cancel_during_decode_stops_it(comfy_tiny, models):
+    import comfy.model_management
+
+    latent, _ = run_sampler(models, encode(models)[0], mode="video only")
+    comfy.model_management.interrupt_current_processing()
+    with pytest.raises(comfy.model_management.InterruptProcessingException):
+        decode(models, latent)
+
+
+def test_tiled_decode_gives_frames_of_the_same_size(comfy_tiny, models):
+    from nodes import NAVADecodeAV
+
+    latent, _ = run_sampler(models, encode(models)[0], mode="video only")
+    frames, _, _ = NAVADecodeAV.execute(latent=latent, tiled=True, audio_rate="48000 (vocoder)", video_vae=models["video_vae"])
+    assert frames.shape == (5, 64, 64, 3)
+
+
 def test_ti2av_keeps_the_encoded_first_frame_in_the_latent(comfy_tiny, models):
     from comfy import latent_formats
 

@@ -1,4 +1,4 @@
-"""Acceptance tests against a real ComfyUI server (skipped without COMFYUI_PATH; see harness.py).
+"""Acceptance tests against a real ComfyUI server (skipped without COMFYUI_PATH; see comfyui_server.py).
 
 Every API workflow in workflows/api/ (plus the pack's own minimal graph) is queued through
 POST /prompt with small settings so it runs on the tiny weights on a CPU: each NAVASampler gets
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import av
 import pytest
-from harness import COMFYUI_PATH, COMFYUI_PYTHON, REPO, SKIP_REASON, WebSocket, saved_files, start_server
+from comfyui_server import COMFYUI_PATH, COMFYUI_PYTHON, REPO, SKIP_REASON, WebSocket, saved_files, start_server
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.skipif(not COMFYUI_PATH, reason=SKIP_REASON)]
 
@@ -149,11 +149,12 @@ def test_interrupt_stops_sampling_within_one_step_and_leaves_no_file(server):
     socket = WebSocket(server.port, client_id)
     prompt = pack_graph(prefix="interrupted/run", steps=40, width=640, height=352, seconds=2.0)
     prompt_id = server.queue(prompt, client_id)
-    at_interrupt, last, events = None, 0, []
+    at_interrupt, last, events, previews = None, 0, [], 0
     try:
         while True:
             message = socket.message()
             if message is None:
+                previews += 1
                 continue
             events.append(message["type"])
             data = message["data"]
@@ -168,13 +169,14 @@ def test_interrupt_stops_sampling_within_one_step_and_leaves_no_file(server):
         socket.close()
     assert events[-1] == "execution_interrupted", events[-10:]
     assert last <= at_interrupt + 1, f"interrupted at step {at_interrupt}, sampling went on to step {last}"
+    assert previews >= at_interrupt  # a Latent2RGB preview came with each step
     assert server.wait(prompt_id)["status"]["status_str"] == "error"
     leftovers = [p for p in (server.base / "output").rglob("*") if "interrupted" in str(p) or ".partial" in p.name]
     assert leftovers in ([], [server.base / "output" / "interrupted"]) and not any(p.is_file() for p in leftovers)
 
 
 def test_comfyuis_memory_manager_holds_and_frees_every_nava_model(tmp_path):
-    from harness import make_tree
+    from comfyui_server import make_tree
 
     yaml = make_tree(tmp_path)
     (tmp_path / "prompt.json").write_text(json.dumps(prepare(pack_graph(voice=True), tmp_path / "input")))

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON", sys.executable)
-SKIP_REASON = "COMFYUI_PATH is not set: these tests need a ComfyUI checkout (see tests/comfyui/harness.py)"
+SKIP_REASON = "COMFYUI_PATH is not set: these tests need a ComfyUI checkout (see tests/comfyui/comfyui_server.py)"
 MODEL_FOLDERS = ("nava", "diffusion_models", "vae", "checkpoints", "text_encoders", "audio_encoders")
 
 
