@@ -39,7 +39,9 @@ def load_audio(path: str | os.PathLike, max_seconds: float | None = None) -> tup
         try:
             chunks = _decode_planar_float(container, stream, limit)
         except av.error.FFmpegError as exc:
-            raise AudioDecodeError(f"{path.name}: the audio stream could not be decoded ({exc}); the file is damaged") from exc
+            raise AudioDecodeError(
+                f"{path.name}: the audio stream could not be decoded ({exc}); the file is damaged"
+            ) from exc
         sample_rate = stream.rate
     if not chunks or sum(c.shape[1] for c in chunks) == 0:
         raise AudioDecodeError(f"{path.name} contains no audio samples (empty or cut short): record or export it again")

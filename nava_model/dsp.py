@@ -140,7 +140,9 @@ def mel_spectrogram(
     return torch.matmul(spec.transpose(-1, -2), filters.to(device=x.device, dtype=spec.dtype)).transpose(-1, -2)
 
 
-def resample(waveform: Tensor, orig_freq: int, new_freq: int, lowpass_filter_width: int = 6, rolloff: float = 0.99) -> Tensor:
+def resample(
+    waveform: Tensor, orig_freq: int, new_freq: int, lowpass_filter_width: int = 6, rolloff: float = 0.99
+) -> Tensor:
     """Band-limited resampling of `waveform` [..., N] -> [..., ceil(N * new / orig)] (torchaudio sinc_interp_hann).
 
     The rates are reduced by their gcd to orig' -> new'; each block of orig' input samples yields new'

@@ -14,6 +14,7 @@ from nava_model import dsp
 
 FIXTURE = Path(__file__).parent / "fixtures" / "dsp_torchaudio.safetensors"
 TOLERANCE = 1e-4
+NO_TORCHAUDIO = "torchaudio is not installed here; the stored fixture covers it"
 
 with safe_open(FIXTURE, "pt") as _handle:  # the generator's argument tables
     _METADATA = _handle.metadata()
@@ -38,7 +39,8 @@ def test_mel_filterbank_matches_torchaudio(reference, name):
 
 def test_stft_matches_torchaudio_spectrogram(reference):
     spec = dsp.stft(reference["signal_16k"], n_fft=512, hop_length=160, win_length=400)
-    assert relative_error(torch.view_as_real(spec), torch.stack([reference["stft_real"], reference["stft_imag"]], -1)) <= TOLERANCE
+    theirs = torch.stack([reference["stft_real"], reference["stft_imag"]], -1)
+    assert relative_error(torch.view_as_real(spec), theirs) <= TOLERANCE
 
 
 def test_mel_spectrogram_matches_torchaudio_redimnet_front_end(reference):
@@ -60,20 +62,20 @@ def test_resample_matches_torchaudio(reference, orig, new):
 
 @pytest.mark.parametrize("orig,new", RESAMPLE_PAIRS)
 def test_resample_matches_live_torchaudio(orig, new):
-    torchaudio = pytest.importorskip("torchaudio", reason="torchaudio is not installed here; the stored fixture covers it")
+    torchaudio = pytest.importorskip("torchaudio", reason=NO_TORCHAUDIO)
     x = torch.randn(2, 3, orig // 10, generator=torch.Generator().manual_seed(orig + new))
     assert relative_error(dsp.resample(x, orig, new), torchaudio.functional.resample(x, orig, new)) <= TOLERANCE
 
 
 @pytest.mark.parametrize("name", FILTERBANKS)
 def test_mel_filterbank_matches_live_torchaudio(name):
-    torchaudio = pytest.importorskip("torchaudio", reason="torchaudio is not installed here; the stored fixture covers it")
+    torchaudio = pytest.importorskip("torchaudio", reason=NO_TORCHAUDIO)
     args = FILTERBANKS[name]
     assert relative_error(dsp.mel_filterbank(*args), torchaudio.functional.melscale_fbanks(*args)) <= TOLERANCE
 
 
 def test_mel_spectrogram_matches_live_torchaudio():
-    torchaudio = pytest.importorskip("torchaudio", reason="torchaudio is not installed here; the stored fixture covers it")
+    torchaudio = pytest.importorskip("torchaudio", reason=NO_TORCHAUDIO)
     x = torch.randn(2, 8000, generator=torch.Generator().manual_seed(3))
     theirs = torchaudio.transforms.MelSpectrogram(16000, n_fft=512, win_length=400, hop_length=160, f_min=20,
                                                   f_max=7600, n_mels=72, window_fn=torch.hamming_window)(x)

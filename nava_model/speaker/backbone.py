@@ -54,7 +54,10 @@ class To1d(nn.Module):
 
 def _stage(index: int, spec: StageSpec, c: int, f: int, width: int, block_1d: str, block_2d: str,
            group_divisor: int | None, operations, factory: dict) -> nn.Sequential:
-    """Layers of stage `index` for an input of c channels x f bins, width = c*f (list indices are the checkpoint's keys)."""
+    """Layers of stage `index` for an input of c channels x f bins, width = c*f.
+
+    The list indices are the checkpoint's keys.
+    """
     inputs = index + 1
     out_c, out_f = c * spec.stride, f // spec.stride
     wide = out_c * spec.conv_exp
@@ -70,9 +73,9 @@ def _stage(index: int, spec: StageSpec, c: int, f: int, width: int, block_1d: st
     ]
     if spec.conv_exp != 1:
         relu = "relu" in block_1d and "relu" in block_2d
+        groups = 1 if group_divisor is None else out_c // group_divisor
         layers.append(nn.Sequential(
-            operations.Conv2d(wide, out_c, 3, padding="same", groups=1 if group_divisor is None else out_c // group_divisor,
-                              **factory),
+            operations.Conv2d(wide, out_c, 3, padding="same", groups=groups, **factory),
             nn.BatchNorm2d(out_c, eps=1e-6, **factory),
             nn.ReLU() if relu else nn.GELU(),
             operations.Conv2d(out_c, out_c, 1, **factory),

@@ -178,7 +178,9 @@ def time_context_model(block_type: str, hidden: int, operations=nn, device=None,
     """The sequence model inside a TimeContextBlock1d, one of ReDimNet's four 1-D block types."""
     factory = dict(operations=operations, device=device, dtype=dtype)
     if block_type == "att":
-        return nn.Sequential(PositionalConv(hidden, 59, **factory), TransformerEncoderLayer(hidden, 2 * hidden, **factory))
+        return nn.Sequential(
+            PositionalConv(hidden, 59, **factory), TransformerEncoderLayer(hidden, 2 * hidden, **factory)
+        )
     if block_type == "conv+att":
         convs = [ConvNeXtLikeBlock(hidden, 1, [k], 1, **factory) for k in (7, 19, 31, 59)]
         return nn.Sequential(*convs, TransformerEncoderLayer(hidden, hidden, **factory))
@@ -200,7 +202,9 @@ class TimeContextBlock1d(nn.Module):
     def __init__(self, channels: int, hidden: int, block_type: str, operations=nn, device=None, dtype=None):
         super().__init__()
         factory = dict(device=device, dtype=dtype)
-        self.red_dim_conv = nn.Sequential(operations.Conv1d(channels, hidden, 1, **factory), ChannelNorm(hidden, **factory))
+        self.red_dim_conv = nn.Sequential(
+            operations.Conv1d(channels, hidden, 1, **factory), ChannelNorm(hidden, **factory)
+        )
         self.tcm = time_context_model(block_type, hidden, operations, **factory)
         self.exp_dim_conv = operations.Conv1d(hidden, channels, 1, **factory)
 

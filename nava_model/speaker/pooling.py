@@ -73,7 +73,8 @@ class MultiHeadAttentiveStatsPooling(nn.Module):
             for i in range(layers):
                 if i:
                     scorer.add_module(f"tanh{i - 1}", nn.Tanh())
-                scorer.add_module(f"att_{i}", operations.Conv1d(widths[i], widths[i + 1], 1, device=device, dtype=dtype))
+                conv = operations.Conv1d(widths[i], widths[i + 1], 1, device=device, dtype=dtype)
+                scorer.add_module(f"att_{i}", conv)
             self.heads_att_trans.append(scorer)
         self.out_dim = 2 * in_dim
 
