@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import sentencepiece
+from tokenizers import Tokenizer
 
 from ..checkpoints import CheckpointError
 from ..config import TEXT_LEN
@@ -98,19 +99,17 @@ class SentencePieceTokenizer:
         return ids
 
 
-def sentencepiece_tokenizer(model_proto: bytes, max_length: int = TEXT_LEN) -> UMT5Tokenizer:
+def sentencepiece_tokenizer(model_proto: bytes) -> UMT5Tokenizer:
     try:
         pieces = SentencePieceTokenizer(model_proto)
     except RuntimeError as exc:  # sentencepiece reports a bad model as RuntimeError
         raise TokenizerError(f"the SentencePiece model could not be read ({exc})") from exc
     if "</s>" not in pieces.whole_tokens:
         raise TokenizerError("the SentencePiece model has no </s> piece: it is not a T5 tokenizer")
-    return UMT5Tokenizer(pieces, pieces.eos_id, pieces.vocab_size, max_length)
+    return UMT5Tokenizer(pieces, pieces.eos_id, pieces.vocab_size)
 
 
-def tokenizer_json_tokenizer(path: Path, max_length: int = TEXT_LEN) -> UMT5Tokenizer:
-    from tokenizers import Tokenizer
-
+def tokenizer_json_tokenizer(path: Path) -> UMT5Tokenizer:
     try:
         backend = Tokenizer.from_file(str(path))
     except Exception as exc:  # the tokenizers library raises its own exception type
@@ -122,10 +121,10 @@ def tokenizer_json_tokenizer(path: Path, max_length: int = TEXT_LEN) -> UMT5Toke
     def pieces(text: str) -> list[int]:
         return backend.encode(text, add_special_tokens=False).ids
 
-    return UMT5Tokenizer(pieces, eos_id, backend.get_vocab_size(with_added_tokens=True), max_length)
+    return UMT5Tokenizer(pieces, eos_id, backend.get_vocab_size(with_added_tokens=True))
 
 
-def tokenizer_from_path(path: str | os.PathLike, max_length: int = TEXT_LEN) -> UMT5Tokenizer:
+def tokenizer_from_path(path: str | os.PathLike) -> UMT5Tokenizer:
     """A `tokenizer.json`, a SentencePiece model file, or a folder holding one of them."""
     path = Path(path)
     if path.is_dir():
@@ -136,8 +135,8 @@ def tokenizer_from_path(path: str | os.PathLike, max_length: int = TEXT_LEN) -> 
     if not path.is_file():
         raise TokenizerError(f"tokenizer file not found: {path}")
     if path.suffix == ".json":
-        return tokenizer_json_tokenizer(path, max_length)
-    return sentencepiece_tokenizer(path.read_bytes(), max_length)
+        return tokenizer_json_tokenizer(path)
+    return sentencepiece_tokenizer(path.read_bytes())
 
 
 def find_tokenizer(model_path: Path, embedded: bytes | None, tokenizer_path=None) -> UMT5Tokenizer:
