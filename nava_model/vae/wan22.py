@@ -175,7 +175,7 @@ class Wan22VAE(nn.Module):
     def _encode_stream(self, video: Tensor) -> Tensor:
         x = patchify(video, PATCH)
         cache = FrameCache()
-        chunks = [x[:, :, :1], *x[:, :, 1:].split(ENCODE_CHUNK, dim=2)]
+        chunks = x[:, :, :1], *(x[:, :, 1:].split(ENCODE_CHUNK, dim=2) if x.shape[2] > 1 else ())
         return torch.cat([self.conv1(self.encoder(chunk, cache)).chunk(2, dim=1)[0] for chunk in chunks], dim=2)
 
     @torch.no_grad()
