@@ -13,13 +13,16 @@ import torch
 from comfy import model_management, ops
 
 from nava_model.checkpoints import inspect_checkpoint
+from nava_model.mmdit.loader import load_nava_mmdit
+from nava_model.speaker.redimnet import load_redimnet
+from nava_model.text.umt5 import load_umt5
+from nava_model.vae.ltx_audio import load_ltx_audio_vae
+from nava_model.vae.wan22 import load_wan22_vae
 
 from .memory import ModelHandle, mmdit_dtypes, working_dtype, wrap
 
 
 def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto") -> ModelHandle:
-    from nava_model.mmdit.loader import load_nava_mmdit
-
     device, offload = model_management.get_torch_device(), model_management.unet_offload_device()
     parameters = sum(math.prod(shape) for shape in inspect_checkpoint(path).shapes.values())
     weight, compute = mmdit_dtypes(weight_dtype, device, parameters)
@@ -31,8 +34,6 @@ def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto") 
 
 
 def load_video_vae(path: Path) -> ModelHandle:
-    from nava_model.vae.wan22 import load_wan22_vae
-
     device, offload = model_management.vae_device(), model_management.vae_offload_device()
     dtype = model_management.vae_dtype(device, allowed_dtypes=[torch.bfloat16, torch.float16])
     vae = load_wan22_vae(path, device=offload, dtype=dtype, operations=ops.pick_operations(dtype, None))
@@ -40,17 +41,13 @@ def load_video_vae(path: Path) -> ModelHandle:
 
 
 def load_audio_vae(path: Path) -> ModelHandle:
-    from nava_model.vae.ltx_audio import load_ltx_audio_vae
-
     device, offload = model_management.vae_device(), model_management.vae_offload_device()
-    # fp32 like the reference: the vocoder's output is audible at bf16 precision
+    # fp32 on every device, as the reference decodes audio
     vae = load_ltx_audio_vae(path, device=offload, dtype=torch.float32, operations=ops.pick_operations(torch.float32, None))
     return wrap("NAVA_AUDIO_VAE", vae, device, offload)
 
 
 def load_text_encoder(path: Path) -> ModelHandle:
-    from nava_model.text.umt5 import load_umt5
-
     device, offload = model_management.text_encoder_device(), model_management.text_encoder_offload_device()
     dtype = working_dtype(device)
     encoder = load_umt5(path, device=offload, dtype=dtype, operations=ops.pick_operations(dtype, None))
@@ -58,8 +55,6 @@ def load_text_encoder(path: Path) -> ModelHandle:
 
 
 def load_speaker_encoder(path: Path) -> ModelHandle:
-    from nava_model.speaker.redimnet import load_redimnet
-
     device, offload = model_management.text_encoder_device(), model_management.text_encoder_offload_device()
     encoder = load_redimnet(path, device=offload, operations=ops.pick_operations(torch.float32, None))
     return wrap("NAVA_SPEAKER_ENCODER", encoder, device, offload)

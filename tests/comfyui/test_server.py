@@ -55,8 +55,17 @@ def pack_graph(mode: str = "audio+video", prefix: str = "NAVA/pack", voice: bool
     return graph
 
 
+def core_save_graph() -> dict:
+    """The pack graph ending in Core's nodes: CreateVideo(frames, audio, fps) -> SaveVideo, and PreviewAudio."""
+    graph = pack_graph()
+    graph["9"] = {"class_type": "CreateVideo", "inputs": {"images": ["8", 0], "audio": ["8", 1], "fps": ["8", 2]}}
+    graph["11"] = {"class_type": "SaveVideo", "inputs": {"video": ["9", 0], "filename_prefix": "core/nava", "format": "auto", "codec": "auto"}}
+    graph["12"] = {"class_type": "PreviewAudio", "inputs": {"audio": ["8", 1]}}
+    return graph
+
+
 def api_workflows() -> dict[str, dict]:
-    workflows = {"pack_graph": pack_graph(), "pack_graph_voice": pack_graph(voice=True)}
+    workflows = {"pack_graph": pack_graph(), "pack_graph_voice": pack_graph(voice=True), "core_save_graph": core_save_graph()}
     for path in sorted((REPO / "workflows" / "api").glob("*.json")):
         data = json.loads(path.read_text())
         workflows[path.stem] = data.get("prompt", data) if isinstance(data.get("prompt"), dict) else data
