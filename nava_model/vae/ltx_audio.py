@@ -175,10 +175,20 @@ def load_ltx_audio_vae(path: str | os.PathLike, device="cpu", dtype: torch.dtype
 
 # --- seeded weights and the tiny file -------------------------------------------------------------
 
+BIGVGAN = dict(resblock="AMP1", final_bias=False)
+# The released vocoders (diffusers' convert script and the files' `config` metadata).
+LTX23_VOCODER = VocoderSpec(
+    GeneratorConfig(1536, (5, 2, 2, 2, 2, 2), (11, 4, 4, 4, 4, 4), final_activation="clamp", **BIGVGAN),
+    GeneratorConfig(512, (6, 5, 2, 2, 2), (12, 11, 4, 4, 4), final_activation=None, **BIGVGAN),
+    BandwidthConfig(),
+    48000,
+)
+LTX20_VOCODER = VocoderSpec(GeneratorConfig(1024, (6, 5, 2, 2, 2), (16, 15, 8, 4, 4)), sample_rate=24000)
+
 TINY_FILE = Path("vae") / "ltx-2.3-22b-dev_audio_vae.safetensors"
 TINY_VAE = AudioVaeConfig(ch=16)
 # Released strides and stage counts; one AMP block per stage (kernel 3) instead of three keeps the demo fast.
-TINY_AMP = dict(resblock="AMP1", resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1, 3, 5),), final_bias=False)
+TINY_AMP = dict(resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1, 3, 5),), **BIGVGAN)
 TINY_VOCODER = VocoderSpec(
     GeneratorConfig(64, (5, 2, 2, 2, 2, 2), (11, 4, 4, 4, 4, 4), final_activation="clamp", **TINY_AMP),
     GeneratorConfig(32, (6, 5, 2, 2, 2), (12, 11, 4, 4, 4), final_activation=None, **TINY_AMP),
@@ -192,19 +202,30 @@ def file_config(model: LtxAudioVAE) -> dict:
     return {"audio_vae": model.config.to_json(), "vocoder": model.vocoder_spec.to_json()}
 
 
-def seeded_state_dict(model: LtxAudioVAE, seed: int = 0) -> dict[str, Tensor]:
-    """Seeded weights for `model` under the official key names; fixed buffers keep their computed values.
+VOCODER_OUTPUT_SCALE = 0.01
 
-    Learned tensors come from `random_state_dict`; the Kaiser filters, STFT bases and mel basis are the
-    real ones; std-of-means is exponentiated to stay positive.
+
+def seeded_state_dict(module: nn.Module, seed: int = 0, official_name=file_name) -> dict[str, Tensor]:
+    """Seeded weights for `module` under the official key names; fixed buffers keep their computed values.
+
+    Learned tensors come from `random_state_dict` (drawn per official key, so a part gets the same
+    weights alone as inside the whole model); the Kaiser filters, STFT bases and mel basis are the
+    real ones; std-of-means is exponentiated to stay positive; each vocoder generator's last conv is
+    scaled by 1/100, which keeps the random-weight waveform inside the ±1 clamp instead of saturating it
+    (a saturated output would hide numerical differences). `official_name` maps the module's keys
+    (default: an `LtxAudioVAE`; a bare vocoder passes `lambda key: "vocoder." + key`).
     """
-    own = model.state_dict()
-    fixed = {name for name, _ in model.named_buffers()} - set(STATISTICS)
-    learned = {file_name(key): tuple(value.shape) for key, value in own.items() if key not in fixed}
+    own = module.state_dict()
+    fixed = {name for name, _ in module.named_buffers()} - set(STATISTICS)
+    learned = {official_name(key): tuple(value.shape) for key, value in own.items() if key not in fixed}
     weights = random_state_dict(learned, seed)
-    std = file_name(STATISTICS[1])
-    weights[std] = weights[std].exp()
-    weights.update({file_name(key): own[key].float().contiguous() for key in own if key in fixed})
+    std = official_name(STATISTICS[1])
+    if std in weights:
+        weights[std] = weights[std].exp()
+    for key in weights:
+        if key.endswith("conv_post.weight"):
+            weights[key] = weights[key] * VOCODER_OUTPUT_SCALE
+    weights.update({official_name(key): own[key].float().contiguous() for key in own if key in fixed})
     return weights
 
 

@@ -134,6 +134,15 @@ class Generator(nn.Module):
 
     def forward(self, mel: Tensor) -> Tensor:
         """[B, 2, T, n_mels] log-mel -> [B, 2, T * hop] waveform."""
+        x = self.unbounded(mel)
+        if self.config.final_activation == "tanh":
+            return torch.tanh(x)
+        if self.config.final_activation == "clamp":
+            return x.clamp(-1, 1)
+        return x
+
+    def unbounded(self, mel: Tensor) -> Tensor:
+        """The waveform before the final tanh / clamp."""
         x = self.conv_pre(mel.transpose(2, 3).flatten(1, 2))
         per_stage = len(self.config.resblock_kernel_sizes)
         for stage, up in enumerate(self.ups):
@@ -142,12 +151,7 @@ class Generator(nn.Module):
             x = up(x)
             blocks = self.resblocks[stage * per_stage : (stage + 1) * per_stage]
             x = torch.stack([block(x) for block in blocks]).mean(0)
-        x = self.conv_post(self.act_post(x))
-        if self.config.final_activation == "tanh":
-            return torch.tanh(x)
-        if self.config.final_activation == "clamp":
-            return x.clamp(-1, 1)
-        return x
+        return self.conv_post(self.act_post(x))
 
 
 # --- bandwidth extension ------------------------------------------------------------------------
