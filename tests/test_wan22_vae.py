@@ -108,6 +108,19 @@ def test_official_comfyui_and_diffusers_layouts_load_to_identical_outputs(tmp_pa
     assert torch.equal(outputs[0], outputs[1]) and torch.equal(outputs[0], outputs[2])
 
 
+def test_diffusers_file_matches_diffusers_outputs(tmp_path):
+    # Weights drawn per diffusers key name: a wrong renaming would swap tensors and change the outputs.
+    data = load_file(str(FIXTURES / "wan22_vae_parity_diffusers.safetensors"))
+    config = Wan22VAEConfig(dim=16, dec_dim=16)
+    diffusers_shapes = {diffusers_name(k): s for k, s in official_shapes(config).items()}
+    path = tmp_path / "diffusion_pytorch_model.safetensors"
+    save_file(random_state_dict(diffusers_shapes, seed=0), str(path))
+    vae = load_wan22_vae(path)
+    mean, std = torch.tensor(wan22.LATENT_MEAN).view(1, 48, 1, 1, 1), torch.tensor(wan22.LATENT_STD).view(1, 48, 1, 1, 1)
+    assert relative_error(vae.encode(data["video"]) * std + mean, data["raw_encoded"]) <= PARITY_TOLERANCE
+    assert relative_error(vae.decode((data["raw_latent"] - mean) / std), data["decoded"]) <= PARITY_TOLERANCE
+
+
 def test_diffusers_names_follow_the_diffusers_conversion():
     expected = {
         "encoder.conv1.weight": "encoder.conv_in.weight",
