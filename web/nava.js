@@ -124,10 +124,10 @@ function attachSpanView(node) {
   };
   node.nava_refresh = refresh;
 
+  // the prompt widget calls its callback on typing and whenever code sets its value
   const promptWidget = node.widgets.find((w) => w.name === "prompt");
-  promptWidget?.inputEl?.addEventListener("input", refresh);
-  const callback = promptWidget?.callback;
   if (promptWidget) {
+    const callback = promptWidget.callback;
     promptWidget.callback = function (...args) {
       refresh();
       return callback?.apply(this, args);

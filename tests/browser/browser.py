@@ -1,6 +1,6 @@
 """ComfyUI's real front-end in headless Chromium: what the browser tests and `make_workflows.py` share.
 
-Needs a ComfyUI checkout (`COMFYUI_PATH`, interpreter `COMFYUI_PYTHON`; see tests/comfyui/harness.py), Node.js,
+Needs a ComfyUI checkout (`COMFYUI_PATH`, interpreter `COMFYUI_PYTHON`; see tests/comfyui/comfyui_server.py), Node.js,
 Chromium (`CHROMIUM`, default Debian's /usr/bin/chromium) and the npm package playwright-core where Node finds
 it (`NODE_PATH=<dir>/node_modules` after `npm install --prefix <dir> playwright-core`).
 """
@@ -22,7 +22,7 @@ API = WORKFLOWS / "api"
 DRIVER = HERE / "frontend.mjs"
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "comfyui")]  # nava_model (tiny weights), and the server harness
 
-import harness  # noqa: E402  (tests/comfyui: the real server, started with our repo mounted as a pack)
+import comfyui_server as harness  # noqa: E402  (tests/comfyui: the real server, our repo mounted as a pack)
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # The first-run template browser would cover the canvas in screenshots.

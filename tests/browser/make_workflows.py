@@ -161,7 +161,7 @@ SPECS = {
 def finish(name: str, ui: dict) -> dict:
     """Stable id and a view that shows the whole graph."""
     ui["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyui-nava/workflows/{name}"))
-    ui.setdefault("extra", {})["ds"] = {"scale": 0.75, "offset": [520, 60]}
+    ui.setdefault("extra", {})["ds"] = {"scale": 0.75, "offset": [620, 110]}
     return ui
 
 
