@@ -33,8 +33,8 @@ class NAVAModelLoader(io.ComfyNode):
                     "attention",
                     options=["auto", "sdpa", "flash", "math"],
                     default="auto",
-                    tooltip="Attention kernel. auto: flash-attn when installed, else PyTorch SDPA. math is the slow "
-                    "reference, for checking results.",
+                    tooltip="Attention kernel. auto: PyTorch SDPA (its cuDNN kernel on Hopper GPUs), or flash-attn when "
+                    "installed on other GPUs. flash needs the flash-attn package. math is the slow reference.",
                 ),
             ],
             outputs=[NavaModel.Output(display_name="model")],
