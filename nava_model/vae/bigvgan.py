@@ -47,6 +47,23 @@ def depthwise(filter_: Tensor, channels: int, dtype: torch.dtype) -> Tensor:
     return filter_.to(dtype).expand(channels, -1, -1)
 
 
+def interpolate(x: Tensor, filter_: Tensor, ratio: int, pad: int, crop: tuple[int, int]) -> Tensor:
+    """×ratio: replicate-pad, zero-stuff and filter each channel (a depthwise transposed conv), crop."""
+    x = F.pad(x, (pad, pad), mode="replicate")
+    x = ratio * F.conv_transpose1d(x, depthwise(filter_, x.shape[1], x.dtype), stride=ratio, groups=x.shape[1])
+    return x[..., crop[0] : x.shape[-1] - crop[1]]
+
+
+def dilated_conv_pairs(channels: int, kernel: int, dilations, operations=nn, device=None, dtype=None):
+    """The two conv lists of a HiFi-GAN / BigVGAN residual block: dilated convs, then undilated ones."""
+
+    def conv(dilation: int):
+        padding = dilation * (kernel - 1) // 2
+        return operations.Conv1d(channels, channels, kernel, dilation=dilation, padding=padding, device=device, dtype=dtype)
+
+    return nn.ModuleList(conv(d) for d in dilations), nn.ModuleList(conv(1) for _ in dilations)
+
+
 class KaiserUpsample(nn.Module):
     """×ratio by zero-stuffing and low-pass filtering (a depthwise transposed conv), edges replicated."""
 
@@ -54,15 +71,11 @@ class KaiserUpsample(nn.Module):
         super().__init__()
         self.ratio = ratio
         self.pad = taps // ratio - 1
-        self.crop_left = self.pad * ratio + (taps - ratio) // 2
-        self.crop_right = self.pad * ratio + (taps - ratio + 1) // 2
+        self.crop = (self.pad * ratio + (taps - ratio) // 2, self.pad * ratio + (taps - ratio + 1) // 2)
         self.register_buffer("filter", anti_alias_filter(ratio, taps))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.pad(x, (self.pad, self.pad), mode="replicate")
-        kernel = depthwise(self.filter, x.shape[1], x.dtype)
-        x = self.ratio * F.conv_transpose1d(x, kernel, stride=self.ratio, groups=x.shape[1])
-        return x[..., self.crop_left : x.shape[-1] - self.crop_right]
+        return interpolate(x, self.filter, self.ratio, self.pad, self.crop)
 
 
 class LowPass(nn.Module):
@@ -120,18 +133,9 @@ class AMPBlock(nn.Module):
 
     def __init__(self, channels: int, kernel: int, dilations, operations=nn, device=None, dtype=None):
         super().__init__()
-
-        def conv(dilation: int):
-            padding = dilation * (kernel - 1) // 2
-            return operations.Conv1d(channels, channels, kernel, dilation=dilation, padding=padding, device=device, dtype=dtype)
-
-        def act():
-            return AntiAliasedSnake(channels, device=device, dtype=dtype)
-
-        self.convs1 = nn.ModuleList(conv(d) for d in dilations)
-        self.convs2 = nn.ModuleList(conv(1) for _ in dilations)
-        self.acts1 = nn.ModuleList(act() for _ in dilations)
-        self.acts2 = nn.ModuleList(act() for _ in dilations)
+        self.convs1, self.convs2 = dilated_conv_pairs(channels, kernel, dilations, operations, device, dtype)
+        self.acts1 = nn.ModuleList(AntiAliasedSnake(channels, device=device, dtype=dtype) for _ in dilations)
+        self.acts2 = nn.ModuleList(AntiAliasedSnake(channels, device=device, dtype=dtype) for _ in dilations)
 
     def forward(self, x: Tensor) -> Tensor:
         for conv1, conv2, act1, act2 in zip(self.convs1, self.convs2, self.acts1, self.acts2):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nava_model import dsp
-from nava_model.vae.bigvgan import AMPBlock, AntiAliasedSnake
+from nava_model.vae.bigvgan import AMPBlock, AntiAliasedSnake, dilated_conv_pairs, interpolate
 
 HIFIGAN_SLOPE = 0.1
 
@@ -94,13 +94,7 @@ class HiFiGANResBlock(nn.Module):
 
     def __init__(self, channels: int, kernel: int, dilations, operations=nn, device=None, dtype=None):
         super().__init__()
-
-        def conv(dilation: int):
-            padding = dilation * (kernel - 1) // 2
-            return operations.Conv1d(channels, channels, kernel, dilation=dilation, padding=padding, device=device, dtype=dtype)
-
-        self.convs1 = nn.ModuleList(conv(d) for d in dilations)
-        self.convs2 = nn.ModuleList(conv(1) for _ in dilations)
+        self.convs1, self.convs2 = dilated_conv_pairs(channels, kernel, dilations, operations, device, dtype)
 
     def forward(self, x: Tensor) -> Tensor:
         for conv1, conv2 in zip(self.convs1, self.convs2):
@@ -224,10 +218,7 @@ class SincUpsample(nn.Module):
         self.crop = (taps - 1, taps - ratio)
 
     def forward(self, x: Tensor) -> Tensor:
-        x = F.pad(x, (self.pad, self.pad), mode="replicate")
-        kernel = self.kernel.to(x.dtype).expand(x.shape[1], -1, -1)
-        x = self.ratio * F.conv_transpose1d(x, kernel, stride=self.ratio, groups=x.shape[1])
-        return x[..., self.crop[0] : x.shape[-1] - self.crop[1]]
+        return interpolate(x, self.kernel, self.ratio, self.pad, self.crop)
 
 
 @dataclass(frozen=True)
