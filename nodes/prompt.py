@@ -36,7 +36,7 @@ def describe(conditioning: pipeline.Conditioning) -> str:
         return "No speech spans: plain text-to-audio-video (write <S>words<E> to make someone speak)."
     lines = [f"{len(conditioning.spans)} speech span(s):"]
     for span, bound in zip(conditioning.spans, conditioning.voices_bound):
-        voice = f"voice_{span.index + 1}" if bound else "no reference voice (timbre from the text)"
+        voice = f"voice_{span.index + 1}" if bound else "no reference voice (the model picks one)"
         lines.append(f"{span.index + 1}. \"{span.text.strip()}\" -> {voice}")
     return "\n".join(lines)
 
@@ -49,7 +49,7 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
             display_name="NAVA Speaker Span Prompt",
             category=CATEGORY,
             description="Encodes the prompt. Words between <S> and <E> are spoken; voice_1 speaks the first span, "
-            "voice_2 the second, and so on. Spans without a voice get a timbre from the text.",
+            "voice_2 the second, and so on. Spans without a voice get a voice the model picks.",
             inputs=[
                 TextEncoder.Input("text_encoder", tooltip="From NAVA umT5 Loader."),
                 SpeakerEncoder.Input(

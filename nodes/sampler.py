@@ -20,8 +20,8 @@ SEED_MAX = 2**64 - 1
 GUIDANCE = (
     ("video_guidance", GuidanceScales.video, "text guidance for the video (prompt vs negative prompt)"),
     ("audio_guidance", GuidanceScales.audio, "text guidance for the audio"),
-    ("video_align_guidance", GuidanceScales.video_align, "how much the video follows the audio (joint vs separate)"),
-    ("audio_align_guidance", GuidanceScales.audio_align, "how much the audio follows the video"),
+    ("video_align_guidance", GuidanceScales.video_align, "audio-visual alignment of the video (joint pass vs one without cross-modal attention)"),
+    ("audio_align_guidance", GuidanceScales.audio_align, "audio-visual alignment of the audio"),
     ("timbre_guidance", GuidanceScales.timbre, "how closely speech follows the reference voices (needs a voice)"),
 )
 

@@ -77,7 +77,7 @@ def test_t2av_graph_with_one_voice_saves_an_mp4_with_matching_video_and_audio(co
     assert prompt_out.ui["text"][0].splitlines() == [
         "2 speech span(s):",
         '1. "Good morning!" -> voice_1',
-        '2. "Hello there." -> no reference voice (timbre from the text)',
+        '2. "Hello there." -> no reference voice (the model picks one)',
     ]
     latent, fps = run_sampler(models, prompt_out[0])
     frames, audio, fps = decode(models, latent)
