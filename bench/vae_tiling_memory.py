@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nava_model.random_init import random_state_dict  # noqa: E402
 from nava_model.vae.wan22 import Wan22VAE, Wan22VAEConfig, check_video_size, latent_frames, official_shapes  # noqa: E402
-from nava_model.vae.wan22_tiling import Tiling, tile_spans  # noqa: E402
+from nava_model.vae.wan22_tiling import Tiling, tile_grid  # noqa: E402
 
 
 def reset_peak_memory(device: torch.device) -> None:
@@ -83,7 +83,7 @@ def main() -> None:
     grid = (args.height // 16, args.width // 16)
     latent = torch.randn(1, config.z_dim, latent_frames(args.frames), *grid, device=device, dtype=dtype)
     tiling = Tiling(args.tile, args.overlap)
-    tiles = len(tile_spans(grid[0], tiling)) * len(tile_spans(grid[1], tiling))
+    tiles = len(tile_grid(grid, tiling))
     weights_gib = sum(p.numel() * p.element_size() for p in vae.decoder.parameters()) / 2**30
 
     print(f"Wan2.2 VAE decode {args.width}x{args.height}x{args.frames} ({latent.shape[2]} latent frames), "

@@ -318,7 +318,7 @@ def test_tiled_decode_equals_untiled_away_from_seams():
     vae = seeded_vae(TINY_CONFIG)
     attention = vae.decoder.middle[1].proj
     torch.nn.init.zeros_(attention.weight), torch.nn.init.zeros_(attention.bias)
-    latent = torch.randn(1, 48, 2, 2, 88, generator=torch.Generator().manual_seed(0))
+    latent = torch.randn(1, 48, 1, 2, 88, generator=torch.Generator().manual_seed(0))
     full, tiled = vae.decode(latent), vae.decode(latent, tiled=Tiling(48, 8))  # tiles [0, 48) and [40, 88)
     interior = slice(18 * 16, 30 * 16)
     seam = slice(40 * 16, 48 * 16)
@@ -328,9 +328,9 @@ def test_tiled_decode_equals_untiled_away_from_seams():
 
 def test_tiled_decode_stays_close_to_untiled(tiny_vae):
     # Random weights mix each whole frame (attention, wide receptive field), so this bounds the
-    # worst case; measured mean |tiled - untiled| = 0.108 on outputs in [-1, 1] (std 0.70).
-    latent = torch.randn(1, 48, 2, 24, 40, generator=torch.Generator().manual_seed(1))
-    difference = (tiny_vae.decode(latent, tiled=Tiling(16, 8)) - tiny_vae.decode(latent)).abs()
+    # worst case; measured mean |tiled - untiled| = 0.092 on outputs in [-1, 1] (std 0.51).
+    latent = torch.randn(1, 48, 1, 16, 24, generator=torch.Generator().manual_seed(1))
+    difference = (tiny_vae.decode(latent, tiled=Tiling(12, 4)) - tiny_vae.decode(latent)).abs()
     assert difference.mean() < 0.15
 
 

@@ -21,7 +21,7 @@ from ..random_init import random_state_dict, state_dict_shapes
 from .wan22_keys import diffusers_name, is_diffusers_layout
 from .wan22_layers import FrameCache, Head, Middle, conv3d, causal_conv3d, patchify, unpatchify
 from .wan22_resample import DownStage, UpStage
-from .wan22_tiling import Tiling, run_tiled, tile_spans
+from .wan22_tiling import Tiling, run_tiled, tile_grid
 
 logger = logging.getLogger("nava")
 
@@ -155,8 +155,9 @@ class Wan22VAE(nn.Module):
         self.conv2 = conv3d(operations, config.z_dim, config.z_dim, 1)
         self.decoder = Decoder(config.dec_dim, config.z_dim, operations)
 
-    def _weight(self) -> Tensor:
-        return self.conv2.weight
+    def _placement(self) -> tuple[torch.device, torch.dtype]:
+        """Device and compute dtype of the weights."""
+        return self.conv2.weight.device, self.conv2.weight.dtype
 
     @torch.no_grad()
     def encode(self, video: Tensor, tiled: bool | Tiling = False) -> Tensor:
@@ -164,8 +165,7 @@ class Wan22VAE(nn.Module):
         if video.ndim != 5 or video.shape[1] != 3:
             raise VideoSizeError(f"expected video [B, 3, T, H, W], got {tuple(video.shape)}")
         check_video_size(video.shape[4], video.shape[3], video.shape[2], multiple=STRIDE_HW)
-        weight = self._weight()
-        video = video.to(weight.device, weight.dtype)
+        video = video.to(*self._placement())
         tiling = _tiling(tiled)
         grid = (video.shape[3] // STRIDE_HW, video.shape[4] // STRIDE_HW)
         mu = self._encode_stream(video) if tiling is None else run_tiled(self._encode_stream, video, grid, tiling, STRIDE_HW, 1)
@@ -190,13 +190,13 @@ class Wan22VAE(nn.Module):
         """
         if latent.ndim != 5 or latent.shape[1] != self.config.z_dim:
             raise VideoSizeError(f"expected a latent [B, {self.config.z_dim}, F, h, w], got {tuple(latent.shape)}")
-        weight = self._weight()
-        mean, std = _latent_stats(weight.device)
-        z = (latent.to(weight.device).float() * std + mean).to(weight.dtype)
+        device, dtype = self._placement()
+        mean, std = _latent_stats(device)
+        z = (latent.to(device).float() * std + mean).to(dtype)
         z = self.conv2(z)
         tiling = _tiling(tiled)
         grid = (z.shape[3], z.shape[4])
-        tiles = 1 if tiling is None else len(tile_spans(grid[0], tiling)) * len(tile_spans(grid[1], tiling))
+        tiles = 1 if tiling is None else len(tile_grid(grid, tiling))
         progress = _Progress(on_frame, z.shape[2] * tiles)
         if tiling is None:
             video = self._decode_stream(z, progress)

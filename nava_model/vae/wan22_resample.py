@@ -92,12 +92,17 @@ class DupUp3D(nn.Module):
         return x[:, :, ft - 1:] if first_chunk else x
 
 
+def residual_blocks(in_dim: int, out_dim: int, count: int, operations) -> list[nn.Module]:
+    """`count` residual blocks, the first changing the width from `in_dim` to `out_dim`."""
+    return [ResidualBlock(in_dim if i == 0 else out_dim, out_dim, operations) for i in range(count)]
+
+
 class DownStage(nn.Module):
     """`num_blocks` residual blocks, then (except in the last stage) a 2x downsample."""
 
     def __init__(self, in_dim: int, out_dim: int, num_blocks: int, temporal: bool, spatial: bool, operations=nn) -> None:
         super().__init__()
-        blocks: list[nn.Module] = [ResidualBlock(in_dim if i == 0 else out_dim, out_dim, operations) for i in range(num_blocks)]
+        blocks = residual_blocks(in_dim, out_dim, num_blocks, operations)
         if spatial:
             blocks.append(Downsample(out_dim, temporal, operations))
         self.downsamples = nn.ModuleList(blocks)
@@ -115,7 +120,7 @@ class UpStage(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, num_blocks: int, temporal: bool, spatial: bool, operations=nn) -> None:
         super().__init__()
-        blocks: list[nn.Module] = [ResidualBlock(in_dim if i == 0 else out_dim, out_dim, operations) for i in range(num_blocks)]
+        blocks = residual_blocks(in_dim, out_dim, num_blocks, operations)
         if spatial:
             blocks.append(Upsample(out_dim, temporal, operations))
         self.upsamples = nn.ModuleList(blocks)

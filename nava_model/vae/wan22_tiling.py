@@ -37,6 +37,11 @@ def tile_spans(length: int, tiling: Tiling) -> list[slice]:
     return [slice(start, start + tiling.size) for start in starts]
 
 
+def tile_grid(grid: tuple[int, int], tiling: Tiling) -> list[tuple[slice, slice]]:
+    """(rows, columns) of every tile over a latent grid of (height, width), row by row."""
+    return [(ys, xs) for ys in tile_spans(grid[0], tiling) for xs in tile_spans(grid[1], tiling)]
+
+
 def _edge_ramp(span: slice, length: int, ramp: int, scale: int, device) -> Tensor:
     """Weights along one axis of a tile's output: linear from its inner edges over `ramp` pixels, else 1."""
     size = (span.stop - span.start) * scale
@@ -57,19 +62,17 @@ def run_tiled(
     `grid` is the latent (height, width); a latent pixel is `in_scale` pixels of `x` and
     `out_scale` pixels of the output (decode: 1 and 16, encode: 16 and 1).
     """
-    rows, cols = tile_spans(grid[0], tiling), tile_spans(grid[1], tiling)
     ramp = tiling.overlap * out_scale
     out = weights = None
-    for ys in rows:
-        for xs in cols:
-            piece = run(x[..., ys.start * in_scale : ys.stop * in_scale, xs.start * in_scale : xs.stop * in_scale])
-            if out is None:
-                out = piece.new_zeros(*piece.shape[:-2], grid[0] * out_scale, grid[1] * out_scale)
-                weights = torch.zeros(grid[0] * out_scale, grid[1] * out_scale, device=piece.device)
-            weight = torch.outer(
-                _edge_ramp(ys, grid[0], ramp, out_scale, piece.device), _edge_ramp(xs, grid[1], ramp, out_scale, piece.device)
-            )
-            region = (..., slice(ys.start * out_scale, ys.stop * out_scale), slice(xs.start * out_scale, xs.stop * out_scale))
-            out[region] += piece * weight.to(piece.dtype)
-            weights[region] += weight
+    for ys, xs in tile_grid(grid, tiling):
+        piece = run(x[..., ys.start * in_scale : ys.stop * in_scale, xs.start * in_scale : xs.stop * in_scale])
+        if out is None:
+            out = piece.new_zeros(*piece.shape[:-2], grid[0] * out_scale, grid[1] * out_scale)
+            weights = torch.zeros(grid[0] * out_scale, grid[1] * out_scale, device=piece.device)
+        weight = torch.outer(
+            _edge_ramp(ys, grid[0], ramp, out_scale, piece.device), _edge_ramp(xs, grid[1], ramp, out_scale, piece.device)
+        )
+        region = (..., slice(ys.start * out_scale, ys.stop * out_scale), slice(xs.start * out_scale, xs.stop * out_scale))
+        out[region] += piece * weight.to(piece.dtype)
+        weights[region] += weight
     return out.div_(weights.to(out.dtype))
