@@ -129,13 +129,22 @@ async function probeExtension(probe) {
     load.connect(0, node, `voice_${i}`);
   }
   out.withVoices = state();
-  // the queue path: widgets' beforeQueued runs before graphToPrompt; a warning toast must appear
+  // Queue as the Run button does (app.queuePrompt), with the POST replaced by a stub: the warning toast must
+  // appear, and the prompt must still be sent.
   const toasts = [];
   const toast = app.extensionManager.toast;
   const add = toast.add;
   toast.add = (message) => { toasts.push(message); return add.call(toast, message); };
-  for (const widget of node.widgets) widget.beforeQueued?.();
-  toast.add = add;
+  const api = window.comfyAPI.api.api;
+  const post = api.queuePrompt;
+  out.sent = [];
+  api.queuePrompt = async (number, prompt) => { out.sent.push(Object.keys(prompt.output)); return { prompt_id: "probe", node_errors: {} }; };
+  try {
+    await app.queuePrompt(0, 1);
+  } finally {
+    api.queuePrompt = post;
+    toast.add = add;
+  }
   out.toasts = toasts.map((t) => ({ severity: t.severity, summary: t.summary, detail: t.detail }));
   await new Promise((r) => setTimeout(r, 300));
   out.toastShown = [...document.querySelectorAll(".p-toast-message")].map((e) => e.textContent);

@@ -77,7 +77,7 @@ def loaders(models: list[str]) -> list[dict]:
     for row, model in enumerate(models):
         node_type, widget, _ = LOADERS[model]
         nodes.append({
-            "id": LOADER_IDS[model], "type": node_type, "pos": [COLUMN["loaders"], row * 130],
+            "id": LOADER_IDS[model], "type": node_type, "pos": [COLUMN["loaders"], row * 160],
             "widgets": {widget: MODELS[model]["name"]}, "models": [MODELS[model]],
         })
     return nodes
@@ -89,7 +89,7 @@ def graph(title: str, text: str, *, prompt: str, models: list[str], mode: str = 
     video = mode != "audio only"
     nodes = [note(title, models, text), *loaders(models)]
     links = [[LOADER_IDS["text_encoder"], "text_encoder", PROMPT, "text_encoder"]]
-    below = len(models) * 130 + 20
+    below = len(models) * 160 + 20
     if "speaker_encoder" in models:
         links.append([LOADER_IDS["speaker_encoder"], "speaker_encoder", PROMPT, "speaker_encoder"])
     for i, name in enumerate(voices, start=1):

@@ -124,6 +124,7 @@ def test_voice_count_against_spans_is_shown_and_warned_before_queue(session):
     assert any("2 reference voice slot(s)" in p for p in probe["withVoices"]["problems"])
     assert any("speaker encoder" in p for p in probe["withVoices"]["problems"])
     assert [t["severity"] for t in probe["toasts"]] == ["warn"]
+    assert len(probe["sent"]) == 1  # a warning, not a block
     assert any("NAVA speech spans" in text for text in probe["toastShown"])  # on screen, not only in the console
 
 
