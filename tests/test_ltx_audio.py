@@ -15,6 +15,8 @@ from nava_model import dsp
 from nava_model.checkpoints import CheckpointError
 from nava_model.vae import ltx_audio
 from nava_model.vae.ltx_audio import (
+    LTX20_VOCODER,
+    LTX23_VOCODER,
     TINY_VAE,
     LtxAudioVAE,
     audio_latent_length,
@@ -23,7 +25,8 @@ from nava_model.vae.ltx_audio import (
     seeded_state_dict,
     write_tiny_ltx_audio_vae,
 )
-from nava_model.vae.ltx_audio_checkpoint import VocoderSpec
+from nava_model.vae.ltx_audio_checkpoint import VocoderSpec, file_name
+from nava_model.vae.ltx_audio_nets import AudioVaeConfig
 from nava_model.vae.vocoder import GeneratorConfig, HiFiGANVocoder, VocoderWithBWE
 
 
@@ -148,6 +151,71 @@ def test_encode_rejects_audio_shorter_than_half_a_window(tiny):
 def test_encode_rejects_wrong_channel_count(tiny):
     with pytest.raises(ValueError, match="channels"):
         tiny.encode(torch.zeros(1, 3, 16000), 16000)
+
+
+# --- the release layout (built on the meta device) -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def release_shapes():
+    with torch.device("meta"):
+        ltx23 = LtxAudioVAE(AudioVaeConfig(), LTX23_VOCODER)
+        ltx20 = LtxAudioVAE(AudioVaeConfig(), LTX20_VOCODER)
+    return ({file_name(k): tuple(v.shape) for k, v in ltx23.state_dict().items()},
+            {file_name(k): tuple(v.shape) for k, v in ltx20.state_dict().items()})
+
+
+def count(shapes, prefix):
+    keys = [k for k in shapes if k.startswith(prefix)]
+    return len(keys), sum(math.prod(shapes[k]) for k in keys)
+
+
+def test_release_audio_vae_has_the_official_tensor_counts(release_shapes):
+    shapes, _ = release_shapes
+    assert count(shapes, "audio_vae.encoder.") == (44, 21_333_008)
+    assert count(shapes, "audio_vae.decoder.") == (56, 31_915_138)
+    assert count(shapes, "audio_vae.per_channel_statistics.") == (2, 256)
+
+
+def test_release_vocoders_have_the_official_tensor_counts(release_shapes):
+    ltx23, ltx20 = release_shapes
+    assert count(ltx23, "vocoder.") == (1227, 129_085_032)
+    assert count(ltx20, "vocoder.") == (194, 55_592_802)
+
+
+@pytest.mark.parametrize("key, shape", [
+    ("audio_vae.encoder.conv_in.conv.weight", (128, 2, 3, 3)),
+    ("audio_vae.encoder.down.1.block.0.nin_shortcut.conv.weight", (256, 128, 1, 1)),
+    ("audio_vae.encoder.down.0.downsample.conv.weight", (128, 128, 3, 3)),
+    ("audio_vae.encoder.conv_out.conv.weight", (16, 512, 3, 3)),
+    ("audio_vae.decoder.conv_in.conv.weight", (512, 8, 3, 3)),
+    ("audio_vae.decoder.up.1.upsample.conv.conv.weight", (256, 256, 3, 3)),
+    ("audio_vae.decoder.conv_out.conv.weight", (2, 128, 3, 3)),
+    ("vocoder.vocoder.conv_pre.weight", (1536, 128, 7)),
+    ("vocoder.vocoder.resblocks.17.acts1.0.upsample.filter", (1, 1, 12)),
+    ("vocoder.vocoder.resblocks.17.acts2.2.downsample.lowpass.filter", (1, 1, 12)),
+    ("vocoder.vocoder.act_post.act.beta", (24,)),
+    ("vocoder.vocoder.conv_post.weight", (2, 24, 7)),
+    ("vocoder.bwe_generator.conv_pre.weight", (512, 128, 7)),
+    ("vocoder.bwe_generator.conv_post.weight", (2, 16, 7)),
+    ("vocoder.mel_stft.mel_basis", (64, 257)),
+    ("vocoder.mel_stft.stft_fn.inverse_basis", (514, 1, 512)),
+])
+def test_release_ltx23_keys_have_the_official_shapes(release_shapes, key, shape):
+    assert release_shapes[0][key] == shape
+
+
+def test_release_ltx23_vocoder_has_no_final_bias(release_shapes):
+    assert "vocoder.vocoder.conv_post.bias" not in release_shapes[0]
+    assert "vocoder.bwe_generator.conv_post.bias" not in release_shapes[0]
+
+
+def test_release_ltx20_keys_have_the_official_shapes(release_shapes):
+    shapes = release_shapes[1]
+    assert shapes["vocoder.conv_pre.weight"] == (1024, 128, 7)
+    assert shapes["vocoder.ups.0.weight"] == (1024, 512, 16)
+    assert shapes["vocoder.conv_post.weight"] == (2, 32, 7) and "vocoder.conv_post.bias" in shapes
+    assert "vocoder.resblocks.14.convs2.2.bias" in shapes
 
 
 # --- layouts: one set of weights, several file forms, identical outputs ---------------------------

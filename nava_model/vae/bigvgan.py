@@ -22,7 +22,8 @@ def kaiser_sinc_filter(cutoff: float, half_width: float, taps: int) -> Tensor:
     """Low-pass FIR [1, 1, taps]: sinc at `cutoff` (fraction of the sample rate) under a Kaiser window.
 
     The Kaiser beta follows Kaiser's design formula for the attenuation implied by the transition
-    band `half_width`; the taps are normalised to unit DC gain.
+    band `half_width`; the taps are normalised to unit DC gain. Computed on the CPU, so that a model
+    built on the meta device still gets real values.
     """
     half = taps // 2
     attenuation = 2.285 * (half - 1) * math.pi * (4 * half_width) + 7.95
@@ -32,8 +33,8 @@ def kaiser_sinc_filter(cutoff: float, half_width: float, taps: int) -> Tensor:
         beta = 0.5842 * (attenuation - 21) ** 0.4 + 0.07886 * (attenuation - 21.0)
     else:
         beta = 0.0
-    window = torch.kaiser_window(taps, periodic=False, beta=beta)
-    time = torch.arange(-half, half) + 0.5 if taps % 2 == 0 else torch.arange(taps) - half
+    window = torch.kaiser_window(taps, periodic=False, beta=beta, device="cpu")
+    time = torch.arange(-half, half, device="cpu") + 0.5 if taps % 2 == 0 else torch.arange(taps, device="cpu") - half
     response = 2 * cutoff * window * torch.sinc(2 * cutoff * time)
     return (response / response.sum()).view(1, 1, taps)
 

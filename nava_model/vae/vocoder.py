@@ -160,11 +160,11 @@ def causal_stft_bases(n_fft: int, hop: int) -> tuple[Tensor, Tensor]:
     It is stored in the files but unused at inference.
     """
     n_freqs = n_fft // 2 + 1
-    dft = torch.fft.fft(torch.eye(n_fft, dtype=torch.float64))[:n_freqs]
+    dft = torch.fft.fft(torch.eye(n_fft, dtype=torch.float64, device="cpu"))[:n_freqs]
     basis = torch.cat([dft.real, dft.imag])  # [2 * n_freqs, n_fft]
     norms = basis.pow(2).sum(dim=1, keepdim=True)
     inverse = torch.where(norms > 0.5, basis / norms.clamp(min=0.5), 0.0) * hop / n_fft
-    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64)
+    window = torch.hann_window(n_fft, periodic=True, dtype=torch.float64, device="cpu")
     return (basis * window)[:, None].float(), (inverse * window)[:, None].float()
 
 
@@ -201,7 +201,7 @@ class CausalLogMel(nn.Module):
 def hann_sinc_upsampler(ratio: int, lowpass_width: int = 6, rolloff: float = 0.99) -> Tensor:
     """Interpolation kernel [1, 1, 2·⌈width/rolloff⌉·ratio + 1] of torchaudio's sinc_interp_hann for ×ratio."""
     half = math.ceil(lowpass_width / rolloff)
-    time = (torch.arange(2 * half * ratio + 1, dtype=torch.float64) / ratio - half) * rolloff
+    time = (torch.arange(2 * half * ratio + 1, dtype=torch.float64, device="cpu") / ratio - half) * rolloff
     window = torch.cos(time.clamp(-lowpass_width, lowpass_width) * math.pi / lowpass_width / 2) ** 2
     return (torch.sinc(time) * window * rolloff / ratio).float().view(1, 1, -1)
 
@@ -287,9 +287,10 @@ class VocoderWithBWE(nn.Module):
         """The real STFT bases and mel filterbank (a checkpoint's stored values replace them on loading)."""
         bw = self.bandwidth
         forward, inverse = causal_stft_bases(bw.n_fft, bw.hop)
-        filterbank = dsp.mel_filterbank(
-            bw.n_fft // 2 + 1, 0.0, bw.input_rate / 2, bw.n_mels, bw.input_rate, norm="slaney", mel_scale="slaney"
-        )
+        with torch.device("cpu"):  # real values even when the model is built on the meta device
+            filterbank = dsp.mel_filterbank(
+                bw.n_fft // 2 + 1, 0.0, bw.input_rate / 2, bw.n_mels, bw.input_rate, norm="slaney", mel_scale="slaney"
+            )
         with torch.no_grad():
             self.mel_stft.stft_fn.forward_basis.copy_(forward)
             self.mel_stft.stft_fn.inverse_basis.copy_(inverse)
