@@ -152,3 +152,11 @@ def test_text_to_av_queued_from_the_ui_plays_in_the_save_node(session):
     assert (player["width"], player["height"]) == (64, 64)
     assert player["duration"] == pytest.approx(25 / 24, abs=0.05)
     assert player["played"] > 0 and player["audioBytes"] > 0, player
+
+
+def test_templates_are_listed_and_served_for_the_template_browser(session):
+    server = session["server"]
+    listed = server.get("/api/workflow_templates")
+    assert sorted(listed["comfyui-nava"]) == sorted(UI_WORKFLOWS)  # workflows/*.json only, not api/ or inputs/
+    for name, path in UI_WORKFLOWS.items():
+        assert server.get(f"/api/workflow_templates/comfyui-nava/{name}.json") == json.loads(path.read_text())
