@@ -43,10 +43,6 @@ class GeneratorConfig:
     def is_bigvgan(self) -> bool:
         return self.resblock == "AMP1"
 
-    @property
-    def hop(self) -> int:
-        return math.prod(self.upsample_rates)
-
     @classmethod
     def from_json(cls, cfg: dict, apply_final_activation: bool = True) -> GeneratorConfig:
         resblock = str(cfg.get("resblock", "1"))
