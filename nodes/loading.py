@@ -30,6 +30,8 @@ def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto") 
     model = load_nava_mmdit(
         path, device=offload, dtype=weight, operations=operations, attention_backend=attention, compute_dtype=compute
     )
+    if compute != weight:
+        model.manual_cast_dtype = compute  # ComfyUI counts the cast copies when it plans a partial load
     return wrap("NAVA_MODEL", model, device, offload)
 
 

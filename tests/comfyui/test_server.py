@@ -176,6 +176,7 @@ def test_interrupt_stops_sampling_within_one_step_and_leaves_no_file(server):
                 break
     finally:
         socket.close()
+    print(f"interrupt sent at step {at_interrupt}, last step reported {last}, {previews} previews")
     assert events[-1] == "execution_interrupted", events[-10:]
     assert last <= at_interrupt + 1, f"interrupted at step {at_interrupt}, sampling went on to step {last}"
     assert previews >= at_interrupt  # a Latent2RGB preview came with each step
