@@ -316,13 +316,23 @@ def test_ltx20_layout_detected_without_config(tmp_path, hifigan_file):
     ],
     ids=["wan_vae", "umt5", "mmdit"],
 )
-def test_other_components_are_refused_with_the_right_loader(tmp_path, keys, expected):
+def test_other_components_are_refused_with_the_right_loader(tmp_path, keys, expected, no_model_built):
     path = save(tmp_path / "other.safetensors", {k: torch.zeros(s) for k, s in keys.items()})
     with pytest.raises(CheckpointError, match=expected):
         load_ltx_audio_vae(path)
 
 
-def test_truncated_file_is_refused(tmp_path, tiny_path):
+@pytest.fixture
+def no_model_built(monkeypatch):
+    """Wrong files must be refused before any weight is allocated."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was built for a file that should have been refused")
+
+    monkeypatch.setattr(ltx_audio, "LtxAudioVAE", refuse)
+
+
+def test_truncated_file_is_refused(tmp_path, tiny_path, no_model_built):
     data = tiny_path.read_bytes()
     path = tmp_path / "truncated.safetensors"
     path.write_bytes(data[: len(data) // 2])
@@ -330,7 +340,7 @@ def test_truncated_file_is_refused(tmp_path, tiny_path):
         load_ltx_audio_vae(path)
 
 
-def test_file_without_vocoder_is_refused(tmp_path, tiny_weights):
+def test_file_without_vocoder_is_refused(tmp_path, tiny_weights, no_model_built):
     weights, metadata = tiny_weights
     vae_only = {k: v for k, v in weights.items() if k.startswith("audio_vae.")}
     path = save(tmp_path / "vae_only.safetensors", vae_only)
