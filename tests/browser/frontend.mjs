@@ -151,13 +151,14 @@ async function probeExtension(probe) {
   out.serializedWidgets = app.graph.serialize().nodes.find((n) => n.type === "NAVASpeakerSpanPrompt").widgets_values;
   out.apiInputs = Object.keys((await app.graphToPrompt()).output[String(node.id)]?.inputs ?? {});
 
-  if (probe.saved) {
+  // NAVA Save given an `executed` output ({nava_video: [...]} or {audio: [...]}), one node each
+  out.players = [];
+  for (const output of probe.saved ?? []) {
     const save = LiteGraph.createNode("NAVASaveAV");
     app.graph.add(save);
-    save.onExecuted(probe.saved);
+    save.onExecuted(output);
     const media = save.widgets.find((w) => w.name === "nava_player")?.element.querySelector("video, audio");
-    out.player = media ? await window.navaPlay(media) : null;
-    out.saveWidgets = save.widgets.map((w) => w.name);
+    out.players.push(media ? await window.navaPlay(media) : null);
   }
   return out;
 }

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.comfyui, pytest.mark.skipif(REASO
 UI_WORKFLOWS = {path.stem: path for path in sorted(WORKFLOWS.glob("*.json"))}
 TINY_RUN = {"NAVASampler": {"steps": 2, "aspect": "custom", "width": 64, "height": 64, "seconds": 1.0}}
 SAVED_PROBE = "probe_00001_.mp4"
+SAVED_SOUND = "probe_00001_.flac"
 PROBE = {
     "prompts": {
         "two_spans": "A man says <S>hello there<E> and then <S>goodbye now<E>.",
@@ -36,19 +37,23 @@ PROBE = {
     },
     "voicePrompt": "Only one span: <S>hi there<E>",
     "voices": 2,
-    "saved": {"nava_video": [{"filename": SAVED_PROBE, "subfolder": "NAVA", "type": "output"}]},
+    "saved": [
+        {"nava_video": [{"filename": SAVED_PROBE, "subfolder": "NAVA", "type": "output"}]},
+        {"audio": [{"filename": SAVED_SOUND, "subfolder": "NAVA", "type": "output"}]},
+    ],
 }
 
 
-def write_probe_video(path: Path) -> None:
-    """One second of 24 fps noise with a 440 Hz tone, as NAVA Save would write it."""
+def write_probe_files(folder: Path) -> None:
+    """What NAVA Save writes: one second of 24 fps noise with a 440 Hz tone (MP4), and the tone alone (FLAC)."""
     import torch
 
-    from nava_model.media import write_mp4
+    from nava_model.media import write_audio, write_mp4
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tone = torch.sin(torch.arange(48000) / 48000 * 2 * torch.pi * 440)
-    write_mp4(path, torch.rand(24, 64, 96, 3), 24.0, 0.3 * tone.expand(1, 2, -1), 48000)
+    folder.mkdir(parents=True, exist_ok=True)
+    tone = 0.3 * torch.sin(torch.arange(48000) / 48000 * 2 * torch.pi * 440).expand(1, 2, -1)
+    write_mp4(folder / SAVED_PROBE, torch.rand(24, 64, 96, 3), 24.0, tone, 48000)
+    write_audio(folder / SAVED_SOUND, tone[0], 48000)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +61,7 @@ def session(tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
     server = start_ui_server(base / "comfyui")
     try:
-        write_probe_video(server.base / "output" / "NAVA" / SAVED_PROBE)
+        write_probe_files(server.base / "output" / "NAVA")
         (base / "load").mkdir()
         loaded = run_frontend(
             server,
@@ -136,12 +141,18 @@ def test_span_view_is_neither_saved_in_the_workflow_nor_sent_in_the_prompt(sessi
 
 
 def test_save_node_player_plays_a_saved_mp4_with_sound(session):
-    player = session["loaded"]["probe"]["player"]
+    player = session["loaded"]["probe"]["players"][0]
     assert player["tag"] == "VIDEO" and player["controls"] and not player["muted"], player
     assert player["src"].startswith("/api/view?filename=probe_00001_.mp4&subfolder=NAVA&type=output")
     assert player["ready"] is True and player["duration"] == pytest.approx(1.0, abs=0.05), player
     assert (player["width"], player["height"]) == (96, 64)
     assert player["played"] > 0 and player["audioBytes"] > 0, player
+
+
+def test_save_node_player_plays_sound_saved_alone(session):
+    player = session["loaded"]["probe"]["players"][1]
+    assert player["tag"] == "AUDIO" and player["controls"] and player["ready"] is True, player
+    assert player["duration"] == pytest.approx(1.0, abs=0.05) and player["played"] > 0 and player["audioBytes"] > 0
 
 
 def test_text_to_av_queued_from_the_ui_plays_in_the_save_node(session):
