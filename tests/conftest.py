@@ -1,0 +1,22 @@
+"""Fixtures shared by every test module."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """A ComfyUI-style models/ tree with every component written by make-tiny (once per session)."""
+    from nava_model.tiny import make_tiny_models
+
+    models = tmp_path_factory.mktemp("tiny") / "models"
+    make_tiny_models(models)
+    return models
+
+
+@pytest.fixture(scope="session")
+def loaded_tiny_models(tiny_models):
+    from nava_model.model_files import load_models
+
+    return load_models(tiny_models)
