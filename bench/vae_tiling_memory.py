@@ -86,11 +86,13 @@ def main() -> None:
     tiles = len(tile_grid(grid, tiling))
     weights_gib = sum(p.numel() * p.element_size() for p in vae.decoder.parameters()) / 2**30
 
+    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     print(f"Wan2.2 VAE decode {args.width}x{args.height}x{args.frames} ({latent.shape[2]} latent frames), "
-          f"dec_dim {config.dec_dim}, {dtype_name} on {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'})")
+          f"dec_dim {config.dec_dim}, {dtype_name} on {device} ({hardware})")
     print(f"decoder weights {weights_gib:.2f} GiB; tiling = {tiles} tiles of {tiling.size} latent px, overlap {tiling.overlap}")
     reset_peak_memory(device)
-    print(f"before decoding (weights, latent{', libraries' if device.type != 'cuda' else ''}): {peak_memory_gib(device):.2f} GiB")
+    resident = "weights, latent" if device.type == "cuda" else "weights, latent, libraries"
+    print(f"before decoding ({resident}): {peak_memory_gib(device):.2f} GiB")
     print(f"{'tiling':<8} {'peak memory (GiB)':>18} {'time (s)':>10}")
     memory_label = "peak allocated" if device.type == "cuda" else "peak RSS of the process"
     for name, choice in (("on", tiling), ("off", None)):

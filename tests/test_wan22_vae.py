@@ -100,7 +100,7 @@ def test_official_comfyui_and_diffusers_layouts_load_to_identical_outputs(tmp_pa
     torch.save(state, tmp_path / "Wan2.2_VAE.pth")
     save_file(state, str(tmp_path / "wan2.2_vae.safetensors"))
     save_file({diffusers_name(k): v for k, v in state.items()}, str(tmp_path / "diffusion_pytorch_model.safetensors"))
-    latent = torch.randn(1, 48, 2, 2, 3, generator=torch.Generator().manual_seed(0))
+    latent = torch.randn(1, 48, 1, 2, 3, generator=torch.Generator().manual_seed(0))
     outputs = [
         load_wan22_vae(tmp_path / name).decode(latent)
         for name in ("Wan2.2_VAE.pth", "wan2.2_vae.safetensors", "diffusion_pytorch_model.safetensors")
@@ -328,14 +328,15 @@ def test_tiled_decode_equals_untiled_away_from_seams():
 
 def test_tiled_decode_stays_close_to_untiled(tiny_vae):
     # Random weights mix each whole frame (attention, wide receptive field), so this bounds the
-    # worst case; measured mean |tiled - untiled| = 0.092 on outputs in [-1, 1] (std 0.51).
-    latent = torch.randn(1, 48, 1, 16, 24, generator=torch.Generator().manual_seed(1))
+    # worst case; measured mean |tiled - untiled| = 0.077 on outputs in [-1, 1] (std 0.49).
+    latent = torch.randn(1, 48, 1, 8, 24, generator=torch.Generator().manual_seed(1))
     difference = (tiny_vae.decode(latent, tiled=Tiling(12, 4)) - tiny_vae.decode(latent)).abs()
-    assert difference.mean() < 0.15
+    assert difference.mean() < 0.12
 
 
 def test_tiled_encode_matches_untiled_shape_and_is_close(tiny_vae):
-    video = torch.rand(1, 3, 5, 128, 192, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    full, tiled = tiny_vae.encode(video), tiny_vae.encode(video, tiled=Tiling(8, 4))
-    assert tiled.shape == full.shape == (1, 48, 2, 8, 12)
-    assert (tiled - full).abs().mean() < 0.5 * full.std()
+    # measured mean |tiled - untiled| = 0.071 on latents of std 0.73
+    video = torch.rand(1, 3, 5, 64, 192, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    full, tiled = tiny_vae.encode(video), tiny_vae.encode(video, tiled=Tiling(6, 2))
+    assert tiled.shape == full.shape == (1, 48, 2, 4, 12)
+    assert (tiled - full).abs().mean() < 0.15 * full.std()

@@ -168,7 +168,10 @@ class Wan22VAE(nn.Module):
         video = video.to(*self._placement())
         tiling = _tiling(tiled)
         grid = (video.shape[3] // STRIDE_HW, video.shape[4] // STRIDE_HW)
-        mu = self._encode_stream(video) if tiling is None else run_tiled(self._encode_stream, video, grid, tiling, STRIDE_HW, 1)
+        if tiling is None:
+            mu = self._encode_stream(video)
+        else:
+            mu = run_tiled(self._encode_stream, video, grid, tiling, in_scale=STRIDE_HW, out_scale=1)
         mean, std = _latent_stats(mu.device)
         return (mu.float() - mean) / std
 
@@ -201,7 +204,7 @@ class Wan22VAE(nn.Module):
         if tiling is None:
             video = self._decode_stream(z, progress)
         else:
-            video = run_tiled(lambda tile: self._decode_stream(tile, progress), z, grid, tiling, 1, STRIDE_HW)
+            video = run_tiled(lambda tile: self._decode_stream(tile, progress), z, grid, tiling, in_scale=1, out_scale=STRIDE_HW)
         return video.clamp_(-1.0, 1.0)
 
     def _decode_stream(self, z: Tensor, progress: _Progress) -> Tensor:
@@ -239,7 +242,9 @@ def official_shapes(config: Wan22VAEConfig) -> dict[str, tuple[int, ...]]:
 def _config_from_shapes(shapes: dict[str, tuple[int, ...]], name: str) -> Wan22VAEConfig:
     try:
         config = Wan22VAEConfig(
-            dim=shapes["encoder.conv1.weight"][0], dec_dim=shapes["decoder.head.2.weight"][1], z_dim=shapes["conv2.weight"][0]
+            dim=shapes["encoder.conv1.weight"][0],
+            dec_dim=shapes["decoder.head.2.weight"][1],
+            z_dim=shapes["conv2.weight"][0],
         )
     except KeyError as exc:
         raise CheckpointError(f"{name} lacks {exc} and is not a complete Wan2.2 VAE: download it again.") from None

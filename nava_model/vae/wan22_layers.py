@@ -114,7 +114,9 @@ class Middle(nn.Sequential):
     """Residual block, per-frame attention, residual block."""
 
     def __init__(self, dim: int, operations=nn) -> None:
-        super().__init__(ResidualBlock(dim, dim, operations), AttentionBlock(dim, operations), ResidualBlock(dim, dim, operations))
+        super().__init__(
+            ResidualBlock(dim, dim, operations), AttentionBlock(dim, operations), ResidualBlock(dim, dim, operations)
+        )
 
     def forward(self, x: Tensor, cache: FrameCache) -> Tensor:
         first, attention, second = self

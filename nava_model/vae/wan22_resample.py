@@ -33,13 +33,6 @@ class Downsample(nn.Module):
         return x if past is None else self.time_conv(torch.cat([past, x], dim=2))
 
 
-class NearestUpsample2x(nn.Module):
-    """2x nearest-exact upsampling of [N, C, H, W], computed in fp32 (bf16 is unsupported on some backends)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return F.interpolate(x.float(), scale_factor=2.0, mode="nearest-exact").to(x.dtype)
-
-
 class Upsample(nn.Module):
     """Optionally doubles the frames (a causal conv to two interleaved outputs), then 2x nearest + conv in space.
 
@@ -48,7 +41,10 @@ class Upsample(nn.Module):
 
     def __init__(self, dim: int, temporal: bool, operations=nn) -> None:
         super().__init__()
-        self.resample = nn.Sequential(NearestUpsample2x(), operations.Conv2d(dim, dim, 3, padding=1))
+        # nearest-exact only copies values, so it runs in the input's dtype (no fp32 detour)
+        self.resample = nn.Sequential(
+            nn.Upsample(scale_factor=2.0, mode="nearest-exact"), operations.Conv2d(dim, dim, 3, padding=1)
+        )
         self.time_conv = operations.Conv3d(dim, dim * 2, (3, 1, 1)) if temporal else None
 
     def forward(self, x: Tensor, cache: FrameCache, first_chunk: bool) -> Tensor:
