@@ -112,6 +112,17 @@ def test_sampling_reports_each_step_with_a_preview_and_loads_through_comfys_mana
     assert models["model"].patcher in comfy.model_management.load_calls[-1]
 
 
+@pytest.mark.parametrize("weight_dtype", ["fp8", "bf16", "fp16"])
+def test_mmdit_stored_in_a_smaller_dtype_samples_through_manual_cast_layers(comfy_tiny, models, weight_dtype):
+    import comfy.ops
+    from nodes import NAVAModelLoader
+
+    (model,) = NAVAModelLoader.execute(model_name="NAVA.safetensors", weight_dtype=weight_dtype, attention="auto").args
+    assert any(isinstance(m, comfy.ops.manual_cast.Linear) for m in model.runner.modules())
+    latent, _ = run_sampler(models | {"model": model}, encode(models)[0])
+    assert all(part.isfinite().all() for part in latent["samples"].unbind())
+
+
 def test_cancel_stops_sampling_within_one_step(comfy_tiny, models):
     import comfy.model_management
     import comfy.utils

@@ -24,7 +24,9 @@ SMALL = {"steps": 2, "aspect": "custom", "width": 64, "height": 64, "seconds": 1
 FPS = 24.0
 
 
-def pack_graph(mode: str = "audio+video", prefix: str = "NAVA/pack", voice: bool = False, **sampler) -> dict:
+def pack_graph(
+    mode: str = "audio+video", prefix: str = "NAVA/pack", voice: bool = False, weight_dtype: str = "auto", **sampler
+) -> dict:
     """The pack's own minimal T2AV graph: five loaders, prompt, sampler, decode, save (+ Core's LoadAudio as voice_1)."""
     widgets = {
         "mode": mode, "aspect": "custom", "width": 64, "height": 64, "seconds": 1.0, "frames": 0, "steps": 2,
@@ -32,7 +34,7 @@ def pack_graph(mode: str = "audio+video", prefix: str = "NAVA/pack", voice: bool
         "video_align_guidance": 3.0, "audio_align_guidance": 2.0, "timbre_guidance": 3.0,
     } | sampler
     graph = {
-        "1": {"class_type": "NAVAModelLoader", "inputs": {"model_name": "NAVA.safetensors", "weight_dtype": "auto", "attention": "auto"}},
+        "1": {"class_type": "NAVAModelLoader", "inputs": {"model_name": "NAVA.safetensors", "weight_dtype": weight_dtype, "attention": "auto"}},
         "2": {"class_type": "NAVAWanVAELoader", "inputs": {"vae_name": "wan2.2_vae.safetensors"}},
         "3": {"class_type": "NAVAAudioVAELoader", "inputs": {"vae_name": "ltx-2.3-22b-dev_audio_vae.safetensors"}},
         "4": {"class_type": "NAVAUMT5Loader", "inputs": {"text_encoder_name": "umt5_xxl_fp16.safetensors"}},
@@ -65,7 +67,13 @@ def core_save_graph() -> dict:
 
 
 def api_workflows() -> dict[str, dict]:
-    workflows = {"pack_graph": pack_graph(), "pack_graph_voice": pack_graph(voice=True), "core_save_graph": core_save_graph()}
+    workflows = {
+        "pack_graph": pack_graph(),
+        "pack_graph_voice": pack_graph(voice=True),
+        "pack_graph_fp8": pack_graph(weight_dtype="fp8"),
+        "pack_graph_bf16": pack_graph(weight_dtype="bf16"),
+        "core_save_graph": core_save_graph(),
+    }
     for path in sorted((REPO / "workflows" / "api").glob("*.json")):
         data = json.loads(path.read_text())
         workflows[path.stem] = data.get("prompt", data) if isinstance(data.get("prompt"), dict) else data
