@@ -25,8 +25,8 @@ sys.path[:0] = [str(REPO), str(REPO / "tests" / "comfyui")]  # nava_model (tiny 
 import comfyui_server as harness  # noqa: E402  (tests/comfyui: the real server, our repo mounted as a pack)
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-# The first-run template browser would cover the canvas in screenshots.
-SETTINGS = {"Comfy.TutorialCompleted": True}
+# The first-run template browser and the minimap would cover the canvas in screenshots.
+SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False}
 
 
 def missing_tools() -> str | None:

@@ -4,7 +4,7 @@
 //   NODE_PATH=<node_modules with playwright-core> node frontend.mjs SERVER_URL JOB.json RESULT.json
 //
 // JOB.json: {"build": {name: spec}, "load": {name: ui_workflow}, "probe": {...}, "queue": {...},
-// "screenshot": path} (each optional; see the functions below). RESULT.json: {"built": {name: {ui, api}},
+// "thumbnails": {name: png path}, "screenshot": path} (each optional; see the functions below). RESULT.json: {"built": {name: {ui, api}},
 // "loaded": {name: {api, views}}, "probe": {...}, "queued": {...}, "console": [{type, text, url}]}.
 // CHROMIUM names the browser (default /usr/bin/chromium).
 import { createRequire } from "node:module";
@@ -14,6 +14,7 @@ const require = createRequire(import.meta.url);
 const { chromium } = require("playwright-core");
 
 const [serverUrl, jobPath, resultPath] = process.argv.slice(2);
+const THUMBNAIL_AREA = { x: 80, y: 90, width: 1500, height: 900 }; // the canvas, clear of menus and side bar
 const job = JSON.parse(readFileSync(jobPath, "utf8"));
 
 const browser = await chromium.launch({
@@ -43,6 +44,24 @@ try {
   }
   if (job.probe) result.probe = await page.evaluate(probeExtension, job.probe);
   if (job.queue) result.queued = await page.evaluate(queueAndPlay, job.queue);
+  for (const [name, path] of Object.entries(job.thumbnails ?? {})) {
+    // the template browser's picture of a workflow: the whole graph fitted into the canvas area, as a PNG
+    await page.evaluate(async ({ workflow, area }) => {
+      const app = window.comfyAPI.app.app;
+      await app.loadGraphData(structuredClone(workflow), true, false);
+      const title = window.LiteGraph.NODE_TITLE_HEIGHT;
+      const boxes = app.graph.nodes.map((n) => [n.pos[0], n.pos[1] - title, n.pos[0] + n.size[0], n.pos[1] + n.size[1]]);
+      const [left, top] = [0, 1].map((i) => Math.min(...boxes.map((b) => b[i])));
+      const [right, bottom] = [2, 3].map((i) => Math.max(...boxes.map((b) => b[i])));
+      const scale = Math.min(area.width / (right - left), area.height / (bottom - top));
+      const ds = app.canvas.ds;
+      ds.scale = scale;
+      ds.offset = [area.x / scale - left + (area.width / scale - (right - left)) / 2, area.y / scale - top];
+      app.canvas.setDirty(true, true);
+    }, { workflow: result.built[name]?.ui ?? job.load[name], area: THUMBNAIL_AREA });
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path, clip: THUMBNAIL_AREA });
+  }
   if (job.screenshot) await page.screenshot({ path: job.screenshot });
 } finally {
   await browser.close();

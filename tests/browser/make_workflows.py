@@ -5,7 +5,8 @@
 Each graph below is built node by node in the browser (LiteGraph.createNode, widget values by name, links by
 socket name) and saved twice: `workflows/<name>.json` as the front-end serialises it (UI format, shown in
 ComfyUI's template browser) and `workflows/api/<name>.json` from `app.graphToPrompt()` (API format, the
-`prompt` of POST /prompt). The UI files carry NAVA's defaults (50 steps, 1280x704, 6 s at 24 fps).
+`prompt` of POST /prompt), plus `workflows/<name>.jpg`, the template browser's thumbnail. The UI files carry
+NAVA's defaults (50 steps, 1280x704, 6 s at 24 fps).
 """
 
 from __future__ import annotations
@@ -165,6 +166,13 @@ def finish(name: str, ui: dict) -> dict:
     return ui
 
 
+def save_thumbnail(screenshot: Path, target: Path) -> None:
+    from PIL import Image
+
+    with Image.open(screenshot) as image:
+        image.convert("RGB").resize((600, 360), Image.LANCZOS).save(target, quality=80, optimize=True)
+
+
 def main() -> None:
     reason = missing_tools()
     if reason:
@@ -173,7 +181,10 @@ def main() -> None:
         base = Path(tmp)
         server = start_ui_server(base / "comfyui")
         try:
-            result = run_frontend(server, {"build": SPECS}, base)
+            thumbnails = {name: str(base / f"{name}.png") for name in SPECS}
+            result = run_frontend(server, {"build": SPECS, "thumbnails": thumbnails}, base)
+            for name, path in thumbnails.items():
+                save_thumbnail(Path(path), WORKFLOWS / f"{name}.jpg")
         finally:
             server.process.terminate()
             server.process.wait(30)
