@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -100,10 +101,14 @@ def is_link(value) -> bool:
     return isinstance(value, list) and len(value) == 2 and isinstance(value[0], str) and isinstance(value[1], int)
 
 
-def extension_errors(console: list[dict]) -> list[dict]:
-    """Console errors that come from our web/ extension, or from any extension failing to load."""
+# What a fresh user folder makes the front-end itself ask for in vain (no custom CSS, no saved workflows, ...)
+FRESH_USER_404 = re.compile(r"/user\.css$|/favicon\.ico$|/api/userdata[/?]")
+
+
+def console_errors(console: list[dict]) -> list[dict]:
+    """Console errors and uncaught exceptions, except the front-end's own 404s for a fresh user folder."""
     return [
         entry for entry in console
         if entry["type"] in ("error", "pageerror")
-        and ("nava" in (entry["text"] + entry["url"]).lower() or "Error loading extension" in entry["text"])
+        and not ("status of 404" in entry["text"] and FRESH_USER_404.search(entry["url"]))
     ]

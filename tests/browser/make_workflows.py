@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser import API, WORKFLOWS, extension_errors, missing_tools, run_frontend, start_ui_server  # noqa: E402
+from browser import API, WORKFLOWS, console_errors, missing_tools, run_frontend, start_ui_server  # noqa: E402
 
 MODELS = {
     "mmdit": {
@@ -193,9 +193,9 @@ def main() -> None:
         (WORKFLOWS / f"{name}.json").write_text(json.dumps(finish(name, built["ui"]), indent=2, ensure_ascii=False) + "\n")
         (API / f"{name}.json").write_text(json.dumps(built["api"], indent=2, ensure_ascii=False) + "\n")
         print(f"wrote workflows/{name}.json and workflows/api/{name}.json")
-    errors = extension_errors(result["console"])
+    errors = console_errors(result["console"])
     if errors:
-        sys.exit("console errors from the NAVA extension:\n" + "\n".join(map(str, errors)))
+        sys.exit("console errors in the front-end:\n" + "\n".join(map(str, errors)))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser import API, WORKFLOWS, canonical, extension_errors, missing_tools, run_frontend, start_ui_server  # noqa: E402
+from browser import API, WORKFLOWS, canonical, console_errors, missing_tools, run_frontend, start_ui_server  # noqa: E402
 
 REASON = missing_tools()
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
@@ -85,9 +85,9 @@ def test_the_four_templates_are_shipped():
     assert set(UI_WORKFLOWS) == {"nava_text_to_av", "nava_image_to_av", "nava_dialogue_three_voices", "nava_audio_only"}
 
 
-def test_every_workflow_loads_without_console_errors_from_our_extension(session):
+def test_every_workflow_loads_without_console_errors(session):
     for run in ("loaded", "queued"):
-        assert extension_errors(session[run]["console"]) == [], session[run]["console"]
+        assert console_errors(session[run]["console"]) == [], session[run]["console"]
     assert set(session["loaded"]["loaded"]) == set(UI_WORKFLOWS)
 
 
