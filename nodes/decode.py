@@ -25,14 +25,23 @@ class NAVADecodeAV(io.ComfyNode):
             "Save or Core's Create Video / Save Video / Preview Audio.",
             inputs=[
                 io.Latent.Input("latent", tooltip="From NAVA Sampler."),
-                VideoVAE.Input("video_vae", optional=True, tooltip="From NAVA Wan2.2 VAE Loader; needed when the latent has video."),
-                AudioVAE.Input("audio_vae", optional=True, tooltip="From NAVA LTX Audio VAE Loader; needed when the latent has audio."),
-                io.Boolean.Input("tiled", default=False, tooltip="Decode the video in overlapping tiles: less VRAM, a little slower."),
+                VideoVAE.Input(
+                    "video_vae", optional=True, tooltip="From NAVA Wan2.2 VAE Loader; needed when the latent has video."
+                ),
+                AudioVAE.Input(
+                    "audio_vae",
+                    optional=True,
+                    tooltip="From NAVA LTX Audio VAE Loader; needed when the latent has audio.",
+                ),
+                io.Boolean.Input(
+                    "tiled", default=False, tooltip="Decode the video in overlapping tiles: less VRAM, a little slower."
+                ),
                 io.Combo.Input(
                     "audio_rate",
                     options=list(AUDIO_RATES),
                     default="48000 (vocoder)",
-                    tooltip="48 kHz: the vocoder's full-band output. 16 kHz: resampled and clamped exactly as NAVA's reference.",
+                    tooltip="48 kHz: the vocoder's full-band output. "
+                    "16 kHz: resampled and clamped exactly as NAVA's reference.",
                 ),
             ],
             outputs=[
@@ -46,8 +55,12 @@ class NAVADecodeAV(io.ComfyNode):
     def execute(cls, latent: dict, tiled: bool, audio_rate: str, video_vae=None, audio_vae=None) -> io.NodeOutput:
         av = from_comfy_latent(latent)
         video = None if av.video is None else expect(video_vae, "NAVA_VIDEO_VAE", "video_vae", "NAVA Wan2.2 VAE Loader")
-        audio = None if av.audio is None else expect(audio_vae, "NAVA_AUDIO_VAE", "audio_vae", "NAVA LTX Audio VAE Loader")
+        audio = (
+            None if av.audio is None else expect(audio_vae, "NAVA_AUDIO_VAE", "audio_vae", "NAVA LTX Audio VAE Loader")
+        )
         video_model, audio_model = load(video, audio)
-        decoded = pipeline.decode(video_model, audio_model, av, tiled=tiled, audio_rate=AUDIO_RATES[audio_rate], on_progress=DecodeProgress())
+        decoded = pipeline.decode(
+            video_model, audio_model, av, tiled=tiled, audio_rate=AUDIO_RATES[audio_rate], on_progress=DecodeProgress()
+        )
         sound = None if decoded.waveform is None else {"waveform": decoded.waveform, "sample_rate": decoded.sample_rate}
         return io.NodeOutput(decoded.frames, sound, decoded.fps)

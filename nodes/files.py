@@ -15,7 +15,12 @@ def output_path(filename_prefix: str, suffix: str) -> tuple[Path, str, str]:
     The prefix may name sub-folders ("NAVA/run") but never leave the output folder.
     """
     relative = PurePosixPath(filename_prefix.replace("\\", "/"))
-    if not relative.name or relative.is_absolute() or ".." in relative.parts or re.match(r"^[A-Za-z]:", filename_prefix):
+    if (
+        not relative.name
+        or relative.is_absolute()
+        or ".." in relative.parts
+        or re.match(r"^[A-Za-z]:", filename_prefix)
+    ):
         raise ValueError(
             f"filename_prefix {filename_prefix!r} must be a relative name inside the output folder, "
             "like 'NAVA/nava' (no absolute paths, no '..')"
@@ -25,7 +30,11 @@ def output_path(filename_prefix: str, suffix: str) -> tuple[Path, str, str]:
     if not folder.is_relative_to(root):
         raise ValueError(f"filename_prefix {filename_prefix!r} leads outside the output folder")
     folder.mkdir(parents=True, exist_ok=True)
-    numbers = [int(m.group(1)) for p in folder.iterdir() if (m := re.fullmatch(rf"{re.escape(relative.name)}_(\d+)_\..*", p.name))]
+    numbers = [
+        int(m.group(1))
+        for p in folder.iterdir()
+        if (m := re.fullmatch(rf"{re.escape(relative.name)}_(\d+)_\..*", p.name))
+    ]
     filename = f"{relative.name}_{max(numbers, default=0) + 1:05d}_{suffix}"
     subfolder = "" if folder == root else folder.relative_to(root).as_posix()
     return folder / filename, subfolder, filename

@@ -42,7 +42,9 @@ def find_model(folders: tuple[str, ...], name: str) -> Path:
         path = folder_paths.get_full_path(folder, name)
         if path is not None:
             return Path(path)
-    searched = "; ".join(f"models/{f}: {', '.join(folder_paths.get_folder_paths(f)) or '(no path)'}" for f in _known(folders))
+    searched = "; ".join(
+        f"models/{f}: {', '.join(folder_paths.get_folder_paths(f)) or '(no path)'}" for f in _known(folders)
+    )
     raise FileNotFoundError(
         f"{name!r} was not found in {' or '.join(f'models/{f}' for f in folders)} (searched {searched}). "
         "Put the file in one of these folders and press R in ComfyUI to refresh the list."

@@ -19,7 +19,8 @@ class NAVAModelLoader(io.ComfyNode):
             node_id="NAVAModelLoader",
             display_name="NAVA MMDiT Loader",
             category=LOADERS_CATEGORY,
-            description="Loads the NAVA audio-video MMDiT (NAVA.safetensors) from models/nava or models/diffusion_models.",
+            description="Loads the NAVA audio-video MMDiT (NAVA.safetensors) from models/nava or "
+            "models/diffusion_models.",
             inputs=[
                 io.Combo.Input(
                     "model_name",
@@ -30,15 +31,15 @@ class NAVAModelLoader(io.ComfyNode):
                     "weight_dtype",
                     options=["auto", "bf16", "fp16", "fp8"],
                     default="auto",
-                    tooltip="Precision of the stored weights. auto: ComfyUI's choice for the device (bf16 on recent GPUs, "
-                    "fp32 on CPU). fp8 halves the memory and computes in bf16.",
+                    tooltip="Precision of the stored weights. auto: ComfyUI's choice for the device (bf16 on recent "
+                    "GPUs, fp32 on CPU). fp8 halves the memory and computes in bf16.",
                 ),
                 io.Combo.Input(
                     "attention",
                     options=["auto", "sdpa", "flash", "math"],
                     default="auto",
-                    tooltip="Attention kernel. auto: PyTorch SDPA (its cuDNN kernel on Hopper GPUs), or flash-attn when "
-                    "installed on other GPUs. flash needs the flash-attn package. math is the slow reference.",
+                    tooltip="Attention kernel. auto: PyTorch SDPA (its cuDNN kernel on Hopper GPUs), or flash-attn "
+                    "when installed on other GPUs. flash needs the flash-attn package. math is the slow reference.",
                 ),
             ],
             outputs=[NavaModel.Output(display_name="model")],
@@ -102,7 +103,9 @@ class NAVAUMT5Loader(FileLoader):
     NODE_ID, DISPLAY_NAME = "NAVAUMT5Loader", "NAVA umT5 Loader"
     DESCRIPTION = "Loads the umT5-XXL text encoder with the tokenizer stored inside the file."
     INPUT, FOLDERS = "text_encoder_name", folders.TEXT_ENCODER_FOLDERS
-    TOOLTIP = "umt5_xxl_fp16.safetensors (or the fp8 file) from models/text_encoders, as used by ComfyUI's Wan workflows."
+    TOOLTIP = (
+        "umt5_xxl_fp16.safetensors (or the fp8 file) from models/text_encoders, as used by ComfyUI's Wan workflows."
+    )
     OUTPUT, OUTPUT_NAME, LOAD = TextEncoder, "text_encoder", loading.load_text_encoder
 
 

@@ -45,7 +45,9 @@ def load_video_vae(path: Path) -> ModelHandle:
 def load_audio_vae(path: Path) -> ModelHandle:
     device, offload = model_management.vae_device(), model_management.vae_offload_device()
     # fp32 on every device, as the reference decodes audio
-    vae = load_ltx_audio_vae(path, device=offload, dtype=torch.float32, operations=ops.pick_operations(torch.float32, None))
+    vae = load_ltx_audio_vae(
+        path, device=offload, dtype=torch.float32, operations=ops.pick_operations(torch.float32, None)
+    )
     return wrap("NAVA_AUDIO_VAE", vae, device, offload)
 
 

@@ -13,7 +13,8 @@ from .sockets import CATEGORY, NavaConditioning, SpeakerEncoder, TextEncoder
 
 MAX_VOICES = 4
 EXAMPLE_PROMPT = (
-    "A woman in a red coat stands on a windy pier and says <S>The boats are late again today.<E> Waves crash behind her."
+    "A woman in a red coat stands on a windy pier and says <S>The boats are late again today.<E> "
+    "Waves crash behind her."
 )
 
 
@@ -37,7 +38,7 @@ def describe(conditioning: pipeline.Conditioning) -> str:
     lines = [f"{len(conditioning.spans)} speech span(s):"]
     for span, bound in zip(conditioning.spans, conditioning.voices_bound):
         voice = f"voice_{span.index + 1}" if bound else "no reference voice (the model picks one)"
-        lines.append(f"{span.index + 1}. \"{span.text.strip()}\" -> {voice}")
+        lines.append(f'{span.index + 1}. "{span.text.strip()}" -> {voice}')
     return "\n".join(lines)
 
 
@@ -53,13 +54,16 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
             inputs=[
                 TextEncoder.Input("text_encoder", tooltip="From NAVA umT5 Loader."),
                 SpeakerEncoder.Input(
-                    "speaker_encoder", optional=True, tooltip="From NAVA ReDimNet Loader; needed only with reference voices."
+                    "speaker_encoder",
+                    optional=True,
+                    tooltip="From NAVA ReDimNet Loader; needed only with reference voices.",
                 ),
                 io.String.Input(
                     "prompt",
                     multiline=True,
                     default=EXAMPLE_PROMPT,
-                    tooltip="Describe the scene and the sound. Put spoken words between <S> and <E>; spans cannot nest.",
+                    tooltip="Describe the scene and the sound. Put spoken words between <S> and <E>; "
+                    "spans cannot nest.",
                 ),
                 io.String.Input(
                     "negative_prompt",
@@ -72,7 +76,8 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
                     io.Audio.Input(
                         f"voice_{i}",
                         optional=True,
-                        tooltip=f"Reference voice for speech span {i} (a few seconds of clean speech; first 30 s used).",
+                        tooltip=f"Reference voice for speech span {i} "
+                        "(a few seconds of clean speech; the first 30 s are used).",
                     )
                     for i in range(1, MAX_VOICES + 1)
                 ),
@@ -82,8 +87,15 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls, text_encoder, prompt: str, negative_prompt: str, speaker_encoder=None,
-        voice_1=None, voice_2=None, voice_3=None, voice_4=None,
+        cls,
+        text_encoder,
+        prompt: str,
+        negative_prompt: str,
+        speaker_encoder=None,
+        voice_1=None,
+        voice_2=None,
+        voice_3=None,
+        voice_4=None,
     ) -> io.NodeOutput:
         voices = voice_inputs([voice_1, voice_2, voice_3, voice_4])
         check_prompt(prompt, voices, speaker_encoder)
@@ -92,5 +104,7 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
         if any(v is not None for v in voices):
             speaker = expect(speaker_encoder, "NAVA_SPEAKER_ENCODER", "speaker_encoder", "NAVA ReDimNet Loader")
         encoder, speaker_model = load(text, speaker)
-        conditioning = pipeline.encode_conditioning(encoder, speaker_model, prompt, voices, negative_video=negative_prompt)
+        conditioning = pipeline.encode_conditioning(
+            encoder, speaker_model, prompt, voices, negative_video=negative_prompt
+        )
         return io.NodeOutput(conditioning, ui={"text": [describe(conditioning)]})

@@ -20,21 +20,40 @@ SEED_MAX = 2**64 - 1
 GUIDANCE = (
     ("video_guidance", GuidanceScales.video, "text guidance for the video (prompt vs negative prompt)"),
     ("audio_guidance", GuidanceScales.audio, "text guidance for the audio"),
-    ("video_align_guidance", GuidanceScales.video_align, "audio-visual alignment of the video (joint pass vs one without cross-modal attention)"),
+    (
+        "video_align_guidance",
+        GuidanceScales.video_align,
+        "audio-visual alignment of the video (joint pass vs one without cross-modal attention)",
+    ),
     ("audio_align_guidance", GuidanceScales.audio_align, "audio-visual alignment of the audio"),
     ("timbre_guidance", GuidanceScales.timbre, "how closely speech follows the reference voices (needs a voice)"),
 )
 
 
 def sampling_options(
-    mode: str, aspect: str, width: int, height: int, seconds: float, frames: int, steps: int, seed: int,
-    sampler: str, shift: float, **scales: float,
+    mode: str,
+    aspect: str,
+    width: int,
+    height: int,
+    seconds: float,
+    frames: int,
+    steps: int,
+    seed: int,
+    sampler: str,
+    shift: float,
+    **scales: float,
 ) -> pipeline.SamplingOptions:
     """Widget values -> validated SamplingOptions (errors before any model is loaded)."""
     width, height = ASPECTS[aspect] or (width, height)
     options = pipeline.SamplingOptions(
-        width=width, height=height, frames=frames or pipeline.frames_for_duration(seconds), steps=steps, seed=seed,
-        shift=shift, sampler=sampler, mode=MODES[mode],
+        width=width,
+        height=height,
+        frames=frames or pipeline.frames_for_duration(seconds),
+        steps=steps,
+        seed=seed,
+        shift=shift,
+        sampler=sampler,
+        mode=MODES[mode],
         scales=GuidanceScales(**{name.removesuffix("_guidance"): scales[name] for name, _, _ in GUIDANCE}),
     )
     options.validate()
@@ -53,20 +72,84 @@ class NAVASampler(io.ComfyNode):
             inputs=[
                 NavaModel.Input("model", tooltip="From NAVA MMDiT Loader."),
                 NavaConditioning.Input("conditioning", tooltip="From NAVA Speaker Span Prompt."),
-                io.Image.Input("first_frame", optional=True, tooltip="Optional start image (TI2AV); scaled and centre-cropped to the size."),
-                VideoVAE.Input("video_vae", optional=True, tooltip="From NAVA Wan2.2 VAE Loader; needed with a first frame."),
+                io.Image.Input(
+                    "first_frame",
+                    optional=True,
+                    tooltip="Optional start image (TI2AV); scaled and centre-cropped to the size.",
+                ),
+                VideoVAE.Input(
+                    "video_vae", optional=True, tooltip="From NAVA Wan2.2 VAE Loader; needed with a first frame."
+                ),
                 io.Combo.Input("mode", options=list(MODES), default="audio+video", tooltip="What to generate."),
-                io.Combo.Input("aspect", options=list(ASPECTS), default="1280x704", tooltip="Width x height; custom uses the two fields below."),
-                io.Int.Input("width", default=1280, min=32, max=2048, step=32, tooltip="Used when aspect is custom; a multiple of 32."),
-                io.Int.Input("height", default=704, min=32, max=2048, step=32, tooltip="Used when aspect is custom; a multiple of 32."),
-                io.Float.Input("seconds", default=6.0, min=0.25, max=40.0, step=0.25, tooltip="Duration at 24 fps (6 s = 145 frames). Ignored when frames is set."),
-                io.Int.Input("frames", default=0, min=0, max=961, tooltip="0: from seconds. Otherwise the frame count, 4k+1 (49, 97, 145, ...)."),
+                io.Combo.Input(
+                    "aspect",
+                    options=list(ASPECTS),
+                    default="1280x704",
+                    tooltip="Width x height; custom uses the two fields below.",
+                ),
+                io.Int.Input(
+                    "width",
+                    default=1280,
+                    min=32,
+                    max=2048,
+                    step=32,
+                    tooltip="Used when aspect is custom; a multiple of 32.",
+                ),
+                io.Int.Input(
+                    "height",
+                    default=704,
+                    min=32,
+                    max=2048,
+                    step=32,
+                    tooltip="Used when aspect is custom; a multiple of 32.",
+                ),
+                io.Float.Input(
+                    "seconds",
+                    default=6.0,
+                    min=0.25,
+                    max=40.0,
+                    step=0.25,
+                    tooltip="Duration at 24 fps (6 s = 145 frames). Ignored when frames is set.",
+                ),
+                io.Int.Input(
+                    "frames",
+                    default=0,
+                    min=0,
+                    max=961,
+                    tooltip="0: from seconds. Otherwise the frame count, 4k+1 (49, 97, 145, ...).",
+                ),
                 io.Int.Input("steps", default=50, min=1, max=200, tooltip="Denoising steps; NAVA uses 50."),
-                io.Int.Input("seed", default=42, min=0, max=SEED_MAX, control_after_generate=True, tooltip="Noise seed; the same seed and settings give the same result."),
-                io.Combo.Input("sampler", options=list(pipeline.SAMPLERS), default="unipc", tooltip="unipc (NAVA's, 2nd order) or euler."),
-                io.Float.Input("shift", default=5.0, min=0.5, max=20.0, step=0.1, tooltip="Flow-matching schedule shift; higher spends more steps at high noise."),
+                io.Int.Input(
+                    "seed",
+                    default=42,
+                    min=0,
+                    max=SEED_MAX,
+                    control_after_generate=True,
+                    tooltip="Noise seed; the same seed and settings give the same result.",
+                ),
+                io.Combo.Input(
+                    "sampler",
+                    options=list(pipeline.SAMPLERS),
+                    default="unipc",
+                    tooltip="unipc (NAVA's, 2nd order) or euler.",
+                ),
+                io.Float.Input(
+                    "shift",
+                    default=5.0,
+                    min=0.5,
+                    max=20.0,
+                    step=0.1,
+                    tooltip="Flow-matching schedule shift; higher spends more steps at high noise.",
+                ),
                 *(
-                    io.Float.Input(name, default=default, min=0.0, max=20.0, step=0.1, tooltip=f"Scale of the {what}; 0 skips its model pass.")
+                    io.Float.Input(
+                        name,
+                        default=default,
+                        min=0.0,
+                        max=20.0,
+                        step=0.1,
+                        tooltip=f"Scale of the {what}; 0 skips its model pass.",
+                    )
                     for name, default, what in GUIDANCE
                 ),
             ],
@@ -75,17 +158,36 @@ class NAVASampler(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls, model, conditioning, mode: str, aspect: str, width: int, height: int, seconds: float, frames: int,
-        steps: int, seed: int, sampler: str, shift: float, first_frame=None, video_vae=None, **scales: float,
+        cls,
+        model,
+        conditioning,
+        mode: str,
+        aspect: str,
+        width: int,
+        height: int,
+        seconds: float,
+        frames: int,
+        steps: int,
+        seed: int,
+        sampler: str,
+        shift: float,
+        first_frame=None,
+        video_vae=None,
+        **scales: float,
     ) -> io.NodeOutput:
         options = sampling_options(mode, aspect, width, height, seconds, frames, steps, seed, sampler, shift, **scales)
         if not isinstance(conditioning, pipeline.Conditioning):
-            raise TypeError(f"conditioning expects NAVA_CONDITIONING from NAVA Speaker Span Prompt, got {type(conditioning).__name__}")
+            raise TypeError(
+                "conditioning expects NAVA_CONDITIONING from NAVA Speaker Span Prompt, "
+                f"got {type(conditioning).__name__}"
+            )
         mmdit = expect(model, "NAVA_MODEL", "model", "NAVA MMDiT Loader")
         start = None
         if first_frame is not None:
             (vae,) = load(expect(video_vae, "NAVA_VIDEO_VAE", "video_vae", "NAVA Wan2.2 VAE Loader"))
             start = pipeline.encode_first_frame(vae, first_frame, options.width, options.height)
         (network,) = load(mmdit)
-        latent = pipeline.sample(network, conditioning, options, first_frame=start, callback=SamplingProgress(options.steps))
+        latent = pipeline.sample(
+            network, conditioning, options, first_frame=start, callback=SamplingProgress(options.steps)
+        )
         return io.NodeOutput(to_comfy_latent(latent), latent.fps)

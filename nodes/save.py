@@ -17,14 +17,30 @@ class NAVASaveAV(io.ComfyNode):
             node_id="NAVASaveAV",
             display_name="NAVA Save Audio+Video",
             category=CATEGORY,
-            description="Saves frames and sound as one MP4 (audio cut to the video length), or sound alone as WAV/FLAC. "
-            "The prompt and workflow are embedded: drop the file on ComfyUI to get the graph back.",
+            description="Saves frames and sound as one MP4 (audio cut to the video length), or sound alone as "
+            "WAV/FLAC. The prompt and workflow are embedded: drop the file on ComfyUI to get the graph back.",
             inputs=[
                 io.Image.Input("frames", optional=True, tooltip="Frames from NAVA Decode (or any IMAGE batch)."),
                 io.Audio.Input("audio", optional=True, tooltip="Sound from NAVA Decode (or any AUDIO)."),
-                io.Float.Input("fps", default=24.0, min=1.0, max=120.0, step=0.001, tooltip="Frame rate; connect NAVA Decode's fps."),
-                io.String.Input("filename_prefix", default="NAVA/nava", tooltip="File name prefix inside the output folder; may contain sub-folders."),
-                io.Combo.Input("audio_format", options=["flac", "wav"], default="flac", tooltip="Container for sound without frames."),
+                io.Float.Input(
+                    "fps",
+                    default=24.0,
+                    min=1.0,
+                    max=120.0,
+                    step=0.001,
+                    tooltip="Frame rate; connect NAVA Decode's fps.",
+                ),
+                io.String.Input(
+                    "filename_prefix",
+                    default="NAVA/nava",
+                    tooltip="File name prefix inside the output folder; may contain sub-folders.",
+                ),
+                io.Combo.Input(
+                    "audio_format",
+                    options=["flac", "wav"],
+                    default="flac",
+                    tooltip="Container for sound without frames.",
+                ),
             ],
             hidden=[io.Hidden.prompt, io.Hidden.extra_pnginfo],
             is_output_node=True,

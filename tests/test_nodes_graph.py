@@ -9,8 +9,20 @@ from nava_model.demo import synthetic_voice
 
 PROMPT = "Two friends on a balcony. One says <S>Good morning!<E> and the other answers <S>Hello there.<E>"
 SMALL = dict(  # 5 frames (2 latent frames, 6 audio tokens) of 64x64 in 2 steps: seconds on a CPU
-    aspect="custom", width=64, height=64, seconds=1.0, frames=5, steps=2, seed=42, sampler="unipc", shift=5.0,
-    video_guidance=3.0, audio_guidance=2.0, video_align_guidance=3.0, audio_align_guidance=2.0, timbre_guidance=3.0,
+    aspect="custom",
+    width=64,
+    height=64,
+    seconds=1.0,
+    frames=5,
+    steps=2,
+    seed=42,
+    sampler="unipc",
+    shift=5.0,
+    video_guidance=3.0,
+    audio_guidance=2.0,
+    video_align_guidance=3.0,
+    audio_align_guidance=2.0,
+    timbre_guidance=3.0,
 )
 
 
@@ -30,8 +42,11 @@ def encode(models, prompt=PROMPT, **voices):
     from nodes import NAVASpeakerSpanPrompt
 
     return NAVASpeakerSpanPrompt.execute(
-        text_encoder=models["text_encoder"], speaker_encoder=models["speaker_encoder"], prompt=prompt,
-        negative_prompt="low quality", **voices,
+        text_encoder=models["text_encoder"],
+        speaker_encoder=models["speaker_encoder"],
+        prompt=prompt,
+        negative_prompt="low quality",
+        **voices,
     )
 
 
@@ -84,7 +99,10 @@ def test_t2av_graph_with_one_voice_saves_an_mp4_with_matching_video_and_audio(co
     assert frames.shape == (5, 64, 64, 3) and fps == 24.0
     assert audio["sample_rate"] == 48000 and audio["waveform"].shape[:2] == (1, 2)
 
-    NAVASaveAV.hidden.prompt, NAVASaveAV.hidden.extra_pnginfo = {"1": {"class_type": "NAVASampler"}}, {"workflow": {"nodes": []}}
+    NAVASaveAV.hidden.prompt, NAVASaveAV.hidden.extra_pnginfo = (
+        {"1": {"class_type": "NAVASampler"}},
+        {"workflow": {"nodes": []}},
+    )
     ui = NAVASaveAV.execute(frames=frames, audio=audio, fps=fps, filename_prefix="NAVA/t2av", audio_format="flac").ui
     saved = {"filename": "t2av_00001_.mp4", "subfolder": "NAVA", "type": "output"}
     assert ui == {"nava_video": [saved], "images": [saved], "animated": [True]}
@@ -96,7 +114,9 @@ def test_t2av_graph_with_one_voice_saves_an_mp4_with_matching_video_and_audio(co
 def test_plain_t2av_needs_no_voice_and_no_speaker_encoder(comfy_tiny, models):
     from nodes import NAVASpeakerSpanPrompt
 
-    out = NAVASpeakerSpanPrompt.execute(text_encoder=models["text_encoder"], prompt="Rain on a tin roof.", negative_prompt="")
+    out = NAVASpeakerSpanPrompt.execute(
+        text_encoder=models["text_encoder"], prompt="Rain on a tin roof.", negative_prompt=""
+    )
     assert out[0].speaker is None and out.ui["text"][0].startswith("No speech spans")
 
 
@@ -115,6 +135,7 @@ def test_sampling_reports_each_step_with_a_preview_and_loads_through_comfys_mana
 @pytest.mark.parametrize("weight_dtype", ["fp8", "bf16", "fp16"])
 def test_mmdit_stored_in_a_smaller_dtype_samples_through_manual_cast_layers(comfy_tiny, models, weight_dtype):
     import comfy.ops
+
     from nodes import NAVAModelLoader
 
     (model,) = NAVAModelLoader.execute(model_name="NAVA.safetensors", weight_dtype=weight_dtype, attention="auto").args
@@ -152,7 +173,9 @@ def test_tiled_decode_gives_frames_of_the_same_size(comfy_tiny, models):
     from nodes import NAVADecodeAV
 
     latent, _ = run_sampler(models, encode(models)[0], mode="video only")
-    frames, _, _ = NAVADecodeAV.execute(latent=latent, tiled=True, audio_rate="48000 (vocoder)", video_vae=models["video_vae"])
+    frames, _, _ = NAVADecodeAV.execute(
+        latent=latent, tiled=True, audio_rate="48000 (vocoder)", video_vae=models["video_vae"]
+    )
     assert frames.shape == (5, 64, 64, 3)
 
 
@@ -170,10 +193,13 @@ def test_ti2av_keeps_the_encoded_first_frame_in_the_latent(comfy_tiny, models):
 
 def test_audio_only_graph_saves_a_wav_without_loading_the_video_vae(comfy_tiny, models):
     import comfy.model_management
+
     from nodes import NAVADecodeAV, NAVASaveAV
 
     latent, _ = run_sampler(models, encode(models)[0], mode="audio only")
-    frames, audio, _ = NAVADecodeAV.execute(latent=latent, tiled=False, audio_rate="16000 (as NAVA)", audio_vae=models["audio_vae"])
+    frames, audio, _ = NAVADecodeAV.execute(
+        latent=latent, tiled=False, audio_rate="16000 (as NAVA)", audio_vae=models["audio_vae"]
+    )
     assert frames is None and audio["sample_rate"] == 16000
     assert comfy.model_management.load_calls[-1] == [models["audio_vae"].patcher]
     ui = NAVASaveAV.execute(audio=audio, fps=24.0, filename_prefix="speech", audio_format="wav").ui

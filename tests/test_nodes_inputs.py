@@ -10,9 +10,21 @@ from nava_model.prompt import PromptError
 
 VOICE = {"waveform": torch.zeros(1, 1, 16000), "sample_rate": 16000}
 SAMPLER_WIDGETS = dict(
-    mode="audio+video", aspect="custom", width=64, height=64, seconds=1.0, frames=0, steps=2, seed=42,
-    sampler="unipc", shift=5.0, video_guidance=3.0, audio_guidance=2.0, video_align_guidance=3.0,
-    audio_align_guidance=2.0, timbre_guidance=3.0,
+    mode="audio+video",
+    aspect="custom",
+    width=64,
+    height=64,
+    seconds=1.0,
+    frames=0,
+    steps=2,
+    seed=42,
+    sampler="unipc",
+    shift=5.0,
+    video_guidance=3.0,
+    audio_guidance=2.0,
+    video_align_guidance=3.0,
+    audio_align_guidance=2.0,
+    timbre_guidance=3.0,
 )
 
 
@@ -29,20 +41,29 @@ def loaded():
 
 
 def conditioning():
-    return Conditioning(positive=torch.zeros(1, 4, 64), negative_video=torch.zeros(1, 4, 64), negative_audio=torch.zeros(1, 4, 64), speaker=None)
+    return Conditioning(
+        positive=torch.zeros(1, 4, 64),
+        negative_video=torch.zeros(1, 4, 64),
+        negative_audio=torch.zeros(1, 4, 64),
+        speaker=None,
+    )
 
 
 def test_missing_model_file_names_the_folders_searched(comfy):
     from nodes import NAVAAudioVAELoader
 
-    with pytest.raises(FileNotFoundError, match=r"not found in models/vae or models/checkpoints .*searched models/vae: "):
+    with pytest.raises(
+        FileNotFoundError, match=r"not found in models/vae or models/checkpoints .*searched models/vae: "
+    ):
         NAVAAudioVAELoader.execute(vae_name="ltx-2.3-22b-dev_audio_vae.safetensors")
 
 
 def test_a_file_in_the_wrong_loader_is_refused_naming_the_right_loader(comfy_tiny, tiny_models):
     from nodes import NAVAWanVAELoader
 
-    (tiny_models / "vae" / "misplaced.safetensors").write_bytes((tiny_models / "nava" / "NAVA.safetensors").read_bytes())
+    (tiny_models / "vae" / "misplaced.safetensors").write_bytes(
+        (tiny_models / "nava" / "NAVA.safetensors").read_bytes()
+    )
     try:
         with pytest.raises(CheckpointError, match="NAVA MMDiT Loader"):
             NAVAWanVAELoader.execute(vae_name="misplaced.safetensors")
@@ -62,7 +83,9 @@ def test_conditioning_from_elsewhere_is_refused(comfy):
     from nodes import NAVASampler
 
     with pytest.raises(TypeError, match="NAVA_CONDITIONING"):
-        NAVASampler.execute(model=handle("NAVA_MODEL"), conditioning=[[torch.zeros(1, 512, 4096), {}]], **SAMPLER_WIDGETS)
+        NAVASampler.execute(
+            model=handle("NAVA_MODEL"), conditioning=[[torch.zeros(1, 512, 4096), {}]], **SAMPLER_WIDGETS
+        )
 
 
 @pytest.mark.parametrize(
@@ -79,8 +102,11 @@ def test_span_and_voice_mismatches_fail_before_any_model_is_loaded(comfy, prompt
 
     with pytest.raises(PromptError, match=message):
         NAVASpeakerSpanPrompt.execute(
-            text_encoder=handle("NAVA_TEXT_ENCODER"), speaker_encoder=handle("NAVA_SPEAKER_ENCODER"),
-            prompt=prompt, negative_prompt="", **voices,
+            text_encoder=handle("NAVA_TEXT_ENCODER"),
+            speaker_encoder=handle("NAVA_SPEAKER_ENCODER"),
+            prompt=prompt,
+            negative_prompt="",
+            **voices,
         )
     assert loaded() == []
 
@@ -89,7 +115,9 @@ def test_a_voice_without_speaker_encoder_fails_before_loading(comfy):
     from nodes import NAVASpeakerSpanPrompt
 
     with pytest.raises(PromptError, match="ReDimNet"):
-        NAVASpeakerSpanPrompt.execute(text_encoder=handle("NAVA_TEXT_ENCODER"), prompt="<S>hi<E>", negative_prompt="", voice_1=VOICE)
+        NAVASpeakerSpanPrompt.execute(
+            text_encoder=handle("NAVA_TEXT_ENCODER"), prompt="<S>hi<E>", negative_prompt="", voice_1=VOICE
+        )
     assert loaded() == []
 
 
@@ -127,7 +155,12 @@ def test_first_frame_without_video_vae_names_the_loader(comfy):
     from nodes import NAVASampler
 
     with pytest.raises(ValueError, match="video_vae is not connected: connect a NAVA Wan2.2 VAE Loader"):
-        NAVASampler.execute(model=handle("NAVA_MODEL"), conditioning=conditioning(), first_frame=torch.zeros(1, 64, 64, 3), **SAMPLER_WIDGETS)
+        NAVASampler.execute(
+            model=handle("NAVA_MODEL"),
+            conditioning=conditioning(),
+            first_frame=torch.zeros(1, 64, 64, 3),
+            **SAMPLER_WIDGETS,
+        )
 
 
 def test_decoding_video_without_video_vae_names_the_loader(comfy):
@@ -136,7 +169,9 @@ def test_decoding_video_without_video_vae_names_the_loader(comfy):
 
     latent = to_comfy_latent(AVLatent(video=torch.zeros(1, 48, 2, 4, 4), audio=None))
     with pytest.raises(ValueError, match="video_vae is not connected"):
-        NAVADecodeAV.execute(latent=latent, tiled=False, audio_rate="48000 (vocoder)", audio_vae=handle("NAVA_AUDIO_VAE"))
+        NAVADecodeAV.execute(
+            latent=latent, tiled=False, audio_rate="48000 (vocoder)", audio_vae=handle("NAVA_AUDIO_VAE")
+        )
 
 
 def test_a_foreign_latent_is_refused(comfy):
@@ -148,14 +183,19 @@ def test_a_foreign_latent_is_refused(comfy):
 
 def test_av_latent_follows_cores_ltx2_convention_and_round_trips(comfy):
     from comfy import latent_formats
+
     from nodes.latents import from_comfy_latent, to_comfy_latent
 
     video, audio = torch.randn(1, 48, 3, 4, 6), torch.randn(1, 26, 128)
     latent = to_comfy_latent(AVLatent(video=video, audio=audio))
     raw_video, core_audio = latent["samples"].unbind()
-    torch.testing.assert_close(latent_formats.Wan22().process_in(raw_video), video)  # raw VAE space, as Core's VAE Decode takes
+    torch.testing.assert_close(
+        latent_formats.Wan22().process_in(raw_video), video
+    )  # raw VAE space, as Core's VAE Decode takes
     assert core_audio.shape == (1, 8, 26, 16)
-    torch.testing.assert_close(core_audio[0, 3, 5, 7], audio[0, 5, 3 * 16 + 7])  # token feature = channel * 16 + mel row
+    torch.testing.assert_close(
+        core_audio[0, 3, 5, 7], audio[0, 5, 3 * 16 + 7]
+    )  # token feature = channel * 16 + mel row
     back = from_comfy_latent(latent)
     torch.testing.assert_close(back.video, video)
     torch.testing.assert_close(back.audio, audio)

@@ -11,7 +11,9 @@ from comfy_stand_in.fixtures import comfy  # noqa: F401  (pytest fixture)
 
 def import_pack():
     """Import the repository root the way ComfyUI does: as a package named after its folder."""
-    spec = importlib.util.spec_from_file_location("nava_pack_under_test", REPO / "__init__.py", submodule_search_locations=[str(REPO)])
+    spec = importlib.util.spec_from_file_location(
+        "nava_pack_under_test", REPO / "__init__.py", submodule_search_locations=[str(REPO)]
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -40,8 +42,15 @@ def test_entrypoint_returns_the_extension_with_every_node_and_registers_models_n
     extension = asyncio.run(import_pack().comfy_entrypoint())
     ids = [cls.define_schema().node_id for cls in asyncio.run(extension.get_node_list())]
     assert ids == [
-        "NAVAModelLoader", "NAVAWanVAELoader", "NAVAAudioVAELoader", "NAVAUMT5Loader", "NAVAReDimNetLoader",
-        "NAVASpeakerSpanPrompt", "NAVASampler", "NAVADecodeAV", "NAVASaveAV",
+        "NAVAModelLoader",
+        "NAVAWanVAELoader",
+        "NAVAAudioVAELoader",
+        "NAVAUMT5Loader",
+        "NAVAReDimNetLoader",
+        "NAVASpeakerSpanPrompt",
+        "NAVASampler",
+        "NAVADecodeAV",
+        "NAVASaveAV",
     ]
     assert folder_paths.get_folder_paths("nava") == [str(comfy / "models" / "nava")]
 
@@ -72,7 +81,12 @@ def test_custom_sockets_are_only_model_handles_and_conditioning(comfy):
         if spec.io_type not in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "IMAGE", "AUDIO", "LATENT")
     }
     assert custom == {
-        "NAVA_MODEL", "NAVA_VIDEO_VAE", "NAVA_AUDIO_VAE", "NAVA_TEXT_ENCODER", "NAVA_SPEAKER_ENCODER", "NAVA_CONDITIONING",
+        "NAVA_MODEL",
+        "NAVA_VIDEO_VAE",
+        "NAVA_AUDIO_VAE",
+        "NAVA_TEXT_ENCODER",
+        "NAVA_SPEAKER_ENCODER",
+        "NAVA_CONDITIONING",
     }
 
 
@@ -82,12 +96,16 @@ def test_sampler_defaults_are_navas(comfy):
     defaults = {spec.id: spec.default for spec in NAVASampler.define_schema().inputs}
     assert (defaults["steps"], defaults["seed"], defaults["shift"], defaults["sampler"]) == (50, 42, 5.0, "unipc")
     assert (defaults["aspect"], defaults["mode"], defaults["seconds"]) == ("1280x704", "audio+video", 6.0)
-    scales = [defaults[k] for k in ("video_guidance", "audio_guidance", "video_align_guidance", "audio_align_guidance", "timbre_guidance")]
+    scales = [
+        defaults[k]
+        for k in ("video_guidance", "audio_guidance", "video_align_guidance", "audio_align_guidance", "timbre_guidance")
+    ]
     assert scales == [3.0, 2.0, 3.0, 2.0, 3.0]
 
 
 def test_nava_folder_is_appended_to_paths_from_extra_model_paths(comfy):
     import folder_paths
+
     from nodes import register_nava_folder
 
     folder_paths.add_model_folder_path("nava", "/elsewhere/nava")  # what a yaml `nava:` key does first
@@ -99,7 +117,11 @@ def test_mmdit_dropdown_lists_models_nava_then_diffusion_models(comfy):
     from nodes import NAVAModelLoader, register_nava_folder
 
     register_nava_folder()
-    for folder, name in (("nava", "NAVA.safetensors"), ("diffusion_models", "other.safetensors"), ("nava", "notes.txt")):
+    for folder, name in (
+        ("nava", "NAVA.safetensors"),
+        ("diffusion_models", "other.safetensors"),
+        ("nava", "notes.txt"),
+    ):
         (comfy / "models" / folder).mkdir(parents=True, exist_ok=True)
         (comfy / "models" / folder / name).write_bytes(b"")
     (model_name, *_) = NAVAModelLoader.define_schema().inputs

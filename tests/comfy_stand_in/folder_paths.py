@@ -43,7 +43,9 @@ def get_filename_list(folder_name: str) -> list[str]:
     for root in paths:
         if os.path.isdir(root):
             names.update(
-                p.relative_to(root).as_posix() for p in Path(root).rglob("*") if p.is_file() and _allowed(p.name, extensions)
+                p.relative_to(root).as_posix()
+                for p in Path(root).rglob("*")
+                if p.is_file() and _allowed(p.name, extensions)
             )
     return sorted(names)
 

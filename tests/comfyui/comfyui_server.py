@@ -67,7 +67,9 @@ class Server:
             return json.loads(response.read())
 
     def post(self, route: str, body: dict):
-        request = urllib.request.Request(self.url + route, json.dumps(body).encode(), {"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + route, json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             data = response.read()
             return json.loads(data) if data else None
@@ -90,11 +92,28 @@ def start_server(base: Path) -> Server:
     yaml = make_tree(base)
     port = free_port()
     command = [
-        COMFYUI_PYTHON, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-        "--disable-auto-launch", "--dont-print-server", "--disable-api-nodes",
-        "--output-directory", str(base / "output"), "--temp-directory", str(base / "temp"),
-        "--input-directory", str(base / "input"), "--user-directory", str(base / "user"),
-        "--database-url", "sqlite:///:memory:", "--extra-model-paths-config", str(yaml),
+        COMFYUI_PYTHON,
+        "main.py",
+        "--cpu",
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--disable-auto-launch",
+        "--dont-print-server",
+        "--disable-api-nodes",
+        "--output-directory",
+        str(base / "output"),
+        "--temp-directory",
+        str(base / "temp"),
+        "--input-directory",
+        str(base / "input"),
+        "--user-directory",
+        str(base / "user"),
+        "--database-url",
+        "sqlite:///:memory:",
+        "--extra-model-paths-config",
+        str(yaml),
     ]
     log = open(base / "server.log", "w")
     server = Server(base, port, subprocess.Popen(command, cwd=COMFYUI_PATH, stdout=log, stderr=subprocess.STDOUT))

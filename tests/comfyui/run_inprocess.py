@@ -30,6 +30,7 @@ folder_paths.set_input_directory(input_dir)  # main.py does these from its flags
 folder_paths.set_output_directory(output_dir)
 import comfy.model_management as mm  # noqa: E402
 import execution  # noqa: E402
+
 import nodes  # noqa: E402
 
 
@@ -67,7 +68,9 @@ async def main():
     valid, error, outputs, node_errors = await execution.validate_prompt(prompt_id, prompt, None)
     if not valid:
         raise SystemExit(json.dumps({"error": error, "node_errors": node_errors}))
-    executor = execution.PromptExecutor(StubServer(), cache_type=execution.CacheType.CLASSIC, cache_args={"lru": 0, "ram": 0})
+    executor = execution.PromptExecutor(
+        StubServer(), cache_type=execution.CacheType.CLASSIC, cache_args={"lru": 0, "ram": 0}
+    )
     await executor.execute_async(prompt, prompt_id, {"client_id": None}, outputs)
     report = {"success": executor.success, "after_run": managed()}
     patchers = [weakref.ref(m.model) for m in mm.current_loaded_models if m.model is not None]

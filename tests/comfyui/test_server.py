@@ -8,8 +8,8 @@ POST /prompt with small settings so it runs on the tiny weights on a CPU: each N
 from __future__ import annotations
 
 import copy
-import shutil
 import json
+import shutil
 import subprocess
 import uuid
 from pathlib import Path
@@ -27,29 +27,63 @@ FPS = 24.0
 def pack_graph(
     mode: str = "audio+video", prefix: str = "NAVA/pack", voice: bool = False, weight_dtype: str = "auto", **sampler
 ) -> dict:
-    """The pack's own minimal T2AV graph: five loaders, prompt, sampler, decode, save (+ Core's LoadAudio as voice_1)."""
+    """The pack's own minimal T2AV graph: loaders, prompt, sampler, decode, save (+ Core's LoadAudio as voice_1)."""
     widgets = {
-        "mode": mode, "aspect": "custom", "width": 64, "height": 64, "seconds": 1.0, "frames": 0, "steps": 2,
-        "seed": 42, "sampler": "unipc", "shift": 5.0, "video_guidance": 3.0, "audio_guidance": 2.0,
-        "video_align_guidance": 3.0, "audio_align_guidance": 2.0, "timbre_guidance": 3.0,
+        "mode": mode,
+        "aspect": "custom",
+        "width": 64,
+        "height": 64,
+        "seconds": 1.0,
+        "frames": 0,
+        "steps": 2,
+        "seed": 42,
+        "sampler": "unipc",
+        "shift": 5.0,
+        "video_guidance": 3.0,
+        "audio_guidance": 2.0,
+        "video_align_guidance": 3.0,
+        "audio_align_guidance": 2.0,
+        "timbre_guidance": 3.0,
     } | sampler
     graph = {
-        "1": {"class_type": "NAVAModelLoader", "inputs": {"model_name": "NAVA.safetensors", "weight_dtype": weight_dtype, "attention": "auto"}},
+        "1": {
+            "class_type": "NAVAModelLoader",
+            "inputs": {"model_name": "NAVA.safetensors", "weight_dtype": weight_dtype, "attention": "auto"},
+        },
         "2": {"class_type": "NAVAWanVAELoader", "inputs": {"vae_name": "wan2.2_vae.safetensors"}},
         "3": {"class_type": "NAVAAudioVAELoader", "inputs": {"vae_name": "ltx-2.3-22b-dev_audio_vae.safetensors"}},
         "4": {"class_type": "NAVAUMT5Loader", "inputs": {"text_encoder_name": "umt5_xxl_fp16.safetensors"}},
         "5": {"class_type": "NAVAReDimNetLoader", "inputs": {"model_name": "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt"}},
-        "6": {"class_type": "NAVASpeakerSpanPrompt", "inputs": {
-            "text_encoder": ["4", 0], "speaker_encoder": ["5", 0], "negative_prompt": "low quality",
-            "prompt": "A man on a pier says <S>The boats are late again.<E> Gulls cry.",
-        }},
+        "6": {
+            "class_type": "NAVASpeakerSpanPrompt",
+            "inputs": {
+                "text_encoder": ["4", 0],
+                "speaker_encoder": ["5", 0],
+                "negative_prompt": "low quality",
+                "prompt": "A man on a pier says <S>The boats are late again.<E> Gulls cry.",
+            },
+        },
         "7": {"class_type": "NAVASampler", "inputs": {"model": ["1", 0], "conditioning": ["6", 0], **widgets}},
-        "8": {"class_type": "NAVADecodeAV", "inputs": {
-            "latent": ["7", 0], "video_vae": ["2", 0], "audio_vae": ["3", 0], "tiled": False, "audio_rate": "48000 (vocoder)",
-        }},
-        "9": {"class_type": "NAVASaveAV", "inputs": {
-            "frames": ["8", 0], "audio": ["8", 1], "fps": ["8", 2], "filename_prefix": prefix, "audio_format": "flac",
-        }},
+        "8": {
+            "class_type": "NAVADecodeAV",
+            "inputs": {
+                "latent": ["7", 0],
+                "video_vae": ["2", 0],
+                "audio_vae": ["3", 0],
+                "tiled": False,
+                "audio_rate": "48000 (vocoder)",
+            },
+        },
+        "9": {
+            "class_type": "NAVASaveAV",
+            "inputs": {
+                "frames": ["8", 0],
+                "audio": ["8", 1],
+                "fps": ["8", 2],
+                "filename_prefix": prefix,
+                "audio_format": "flac",
+            },
+        },
     }
     if voice:
         graph["10"] = {"class_type": "LoadAudio", "inputs": {"audio": "pack_voice.wav"}}
@@ -61,7 +95,10 @@ def core_save_graph() -> dict:
     """The pack graph ending in Core's nodes: CreateVideo(frames, audio, fps) -> SaveVideo, and PreviewAudio."""
     graph = pack_graph()
     graph["9"] = {"class_type": "CreateVideo", "inputs": {"images": ["8", 0], "audio": ["8", 1], "fps": ["8", 2]}}
-    graph["11"] = {"class_type": "SaveVideo", "inputs": {"video": ["9", 0], "filename_prefix": "core/nava", "format": "auto", "codec": "auto"}}
+    graph["11"] = {
+        "class_type": "SaveVideo",
+        "inputs": {"video": ["9", 0], "filename_prefix": "core/nava", "format": "auto", "codec": "auto"},
+    }
     graph["12"] = {"class_type": "PreviewAudio", "inputs": {"audio": ["8", 1]}}
     return graph
 
@@ -97,13 +134,18 @@ def prepare(prompt: dict, input_dir: Path) -> dict:
         inputs = node["inputs"]
         if node["class_type"] == "NAVASampler":
             inputs.update(SMALL)
-        elif node["class_type"] in ("LoadAudio", "LoadImage") and (REPO / "workflows" / "inputs" / inputs.get("audio", inputs.get("image", ""))).is_file():
+        elif (
+            node["class_type"] in ("LoadAudio", "LoadImage")
+            and (REPO / "workflows" / "inputs" / inputs.get("audio", inputs.get("image", ""))).is_file()
+        ):
             name = inputs.get("audio", inputs.get("image"))
             shutil.copy(REPO / "workflows" / "inputs" / name, input_dir / name)
         elif node["class_type"] == "LoadAudio":
             write_audio(input_dir / inputs["audio"], synthetic_voice(150.0)[None], 16000)
         elif node["class_type"] == "LoadImage":
-            Image.fromarray(torch.randint(0, 255, (96, 128, 3), dtype=torch.uint8).numpy()).save(input_dir / inputs["image"])
+            Image.fromarray(torch.randint(0, 255, (96, 128, 3), dtype=torch.uint8).numpy()).save(
+                input_dir / inputs["image"]
+            )
     return prompt
 
 
@@ -135,8 +177,15 @@ def server(tmp_path_factory):
 def test_pack_loads_with_every_node_listed(server):
     info = server.get("/object_info")
     assert {n for n in info if n.startswith("NAVA")} == {
-        "NAVAModelLoader", "NAVAWanVAELoader", "NAVAAudioVAELoader", "NAVAUMT5Loader", "NAVAReDimNetLoader",
-        "NAVASpeakerSpanPrompt", "NAVASampler", "NAVADecodeAV", "NAVASaveAV",
+        "NAVAModelLoader",
+        "NAVAWanVAELoader",
+        "NAVAAudioVAELoader",
+        "NAVAUMT5Loader",
+        "NAVAReDimNetLoader",
+        "NAVASpeakerSpanPrompt",
+        "NAVASampler",
+        "NAVADecodeAV",
+        "NAVASaveAV",
     }
     assert info["NAVAModelLoader"]["input"]["required"]["model_name"][1]["options"] == ["NAVA.safetensors"]
     assert not [line for line in server.log().splitlines() if "Cannot import" in line and "comfyui-nava" in line]
@@ -156,7 +205,9 @@ def test_workflow_runs_and_saves_media_with_matching_streams(server, name):
         if path.suffix == ".mp4":
             assert len(video) == 1, f"{filename}: {len(video)} video streams"
             if modes != {"video only"}:
-                assert len(audio) == 1 and abs(video[0] - audio[0]) <= 1 / FPS, f"{filename}: video {video}, audio {audio}"
+                assert len(audio) == 1 and abs(video[0] - audio[0]) <= 1 / FPS, (
+                    f"{filename}: video {video}, audio {audio}"
+                )
         else:
             assert modes == {"audio only"} and video == [] and audio[0] == pytest.approx(25 / FPS, abs=0.05)
 
@@ -180,7 +231,10 @@ def test_interrupt_stops_sampling_within_one_step_and_leaves_no_file(server):
                 if at_interrupt is None:
                     at_interrupt = last
                     server.post("/interrupt", {"prompt_id": prompt_id})
-            if message["type"] in ("execution_interrupted", "execution_success", "execution_error") and data.get("prompt_id") == prompt_id:
+            if (
+                message["type"] in ("execution_interrupted", "execution_success", "execution_error")
+                and data.get("prompt_id") == prompt_id
+            ):
                 break
     finally:
         socket.close()
@@ -199,9 +253,19 @@ def test_comfyuis_memory_manager_holds_and_frees_every_nava_model(tmp_path):
     yaml = make_tree(tmp_path)
     (tmp_path / "prompt.json").write_text(json.dumps(prepare(pack_graph(voice=True), tmp_path / "input")))
     result = subprocess.run(
-        [COMFYUI_PYTHON, str(Path(__file__).with_name("run_inprocess.py")), str(yaml), str(tmp_path / "custom_nodes" / "comfyui-nava"),
-         str(tmp_path / "input"), str(tmp_path / "output"), str(tmp_path / "prompt.json")],
-        cwd=COMFYUI_PATH, capture_output=True, text=True, timeout=600,
+        [
+            COMFYUI_PYTHON,
+            str(Path(__file__).with_name("run_inprocess.py")),
+            str(yaml),
+            str(tmp_path / "custom_nodes" / "comfyui-nava"),
+            str(tmp_path / "input"),
+            str(tmp_path / "output"),
+            str(tmp_path / "prompt.json"),
+        ],
+        cwd=COMFYUI_PATH,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -36,7 +36,9 @@ def should_use_fp16(device=None, model_params=0, prioritize_performance=True, ma
     return False
 
 
-def unet_dtype(device=None, model_params=0, supported_dtypes=(torch.float16, torch.bfloat16, torch.float32), weight_dtype=None):
+def unet_dtype(
+    device=None, model_params=0, supported_dtypes=(torch.float16, torch.bfloat16, torch.float32), weight_dtype=None
+):
     return torch.float32
 
 
@@ -52,7 +54,9 @@ def module_size(module: torch.nn.Module) -> int:
     return sum(t.numel() * t.element_size() for t in module.state_dict().values())
 
 
-def load_models_gpu(models, memory_required=0, force_patch_weights=False, minimum_memory_required=None, force_full_load=False):
+def load_models_gpu(
+    models, memory_required=0, force_patch_weights=False, minimum_memory_required=None, force_full_load=False
+):
     load_calls.append(list(models))
     for patcher in models:
         if patcher in current_loaded_models:

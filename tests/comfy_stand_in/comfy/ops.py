@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import torch
 
-LAYERS = ("Linear", "Conv1d", "Conv2d", "Conv3d", "GroupNorm", "LayerNorm", "RMSNorm", "ConvTranspose1d",
-          "ConvTranspose2d", "Embedding")
+LAYERS = (
+    "Linear",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "GroupNorm",
+    "LayerNorm",
+    "RMSNorm",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "Embedding",
+)
 
 
 class _CastToInput:
@@ -37,5 +47,7 @@ for _name in LAYERS:
     setattr(manual_cast, _name, type(_name, (_CastToInput, getattr(torch.nn, _name)), {}))
 
 
-def pick_operations(weight_dtype, compute_dtype, load_device=None, disable_fast_fp8=False, fp8_optimizations=False, model_config=None):
+def pick_operations(
+    weight_dtype, compute_dtype, load_device=None, disable_fast_fp8=False, fp8_optimizations=False, model_config=None
+):
     return disable_weight_init if compute_dtype is None or compute_dtype == weight_dtype else manual_cast

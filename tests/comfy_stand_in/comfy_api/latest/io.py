@@ -16,7 +16,14 @@ class Hidden(str, Enum):
 class Input:
     io_type = ""
 
-    def __init__(self, id: str, display_name: str | None = None, optional: bool = False, tooltip: str | None = None, **options: Any):
+    def __init__(
+        self,
+        id: str,
+        display_name: str | None = None,
+        optional: bool = False,
+        tooltip: str | None = None,
+        **options: Any,
+    ):
         self.id = id
         self.display_name = display_name
         self.optional = optional
@@ -38,11 +45,15 @@ class Output:
 
 
 def Custom(io_type: str):
-    return type(io_type, (), {
-        "io_type": io_type,
-        "Input": type("Input", (Input,), {"io_type": io_type}),
-        "Output": type("Output", (Output,), {"io_type": io_type}),
-    })
+    return type(
+        io_type,
+        (),
+        {
+            "io_type": io_type,
+            "Input": type("Input", (Input,), {"io_type": io_type}),
+            "Output": type("Output", (Output,), {"io_type": io_type}),
+        },
+    )
 
 
 Int, Float, String, Boolean, Image, Audio, Latent = (
