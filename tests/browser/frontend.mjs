@@ -34,7 +34,7 @@ try {
     null, { timeout: 120000 },
   );
 
-  await page.evaluate(`window.navaPlay = ${playMedia.toString()}`);
+  await page.evaluate(`window.navaUntil = ${until.toString()}; window.navaPlay = ${playMedia.toString()}`);
 
   for (const [name, spec] of Object.entries(job.build ?? {})) {
     result.built[name] = await page.evaluate(buildWorkflow, spec);
@@ -165,7 +165,7 @@ async function probeExtension(probe) {
     toast.add = add;
   }
   out.toasts = toasts.map((t) => ({ severity: t.severity, summary: t.summary, detail: t.detail }));
-  await new Promise((r) => setTimeout(r, 300));
+  await window.navaUntil(() => document.querySelector(".p-toast-message"), 5000);
   out.toastShown = [...document.querySelectorAll(".p-toast-message")].map((e) => e.textContent);
   out.serializedWidgets = app.graph.serialize().nodes.find((n) => n.type === "NAVASpeakerSpanPrompt").widgets_values;
   out.apiInputs = Object.keys((await app.graphToPrompt()).output[String(node.id)]?.inputs ?? {});
@@ -202,8 +202,8 @@ async function queueAndPlay({ workflow, overrides, timeoutMs }) {
   await app.queuePrompt(0, 1);
   const end = await ended;
   const out = { end: end.type, error: end.type === "execution_error" ? end.detail : null };
-  await new Promise((r) => setTimeout(r, 500));
   const save = app.graph.nodes.find((n) => n.type === "NAVASaveAV");
+  await window.navaUntil(() => save.widgets.some((w) => w.name === "nava_player"), 5000);
   out.saveWidgets = save.widgets.map((w) => w.name);
   out.videosOnNode = save.widgets.filter((w) => w.element).map((w) => w.element.querySelectorAll("video").length);
   const media = save.widgets.find((w) => w.name === "nava_player")?.element.querySelector("video, audio");
@@ -222,7 +222,7 @@ async function playMedia(media) {
   });
   try {
     await media.play();
-    await new Promise((r) => setTimeout(r, 1500));
+    await window.navaUntil(() => media.currentTime > 0.2 && media.webkitAudioDecodedByteCount > 0, 10000);
   } catch (e) {
     out.playError = String(e);
   }
@@ -230,5 +230,14 @@ async function playMedia(media) {
     duration: media.duration, width: media.videoWidth ?? null, height: media.videoHeight ?? null,
     played: media.currentTime, audioBytes: media.webkitAudioDecodedByteCount ?? null,
     visible: media.getBoundingClientRect().height > 0,
+  });
+}
+
+// Resolves when `condition()` holds (checked every animation frame), or after `timeoutMs` regardless.
+function until(condition, timeoutMs) {
+  const end = performance.now() + timeoutMs;
+  return new Promise((resolve) => {
+    const check = () => (condition() || performance.now() > end ? resolve() : requestAnimationFrame(check));
+    check();
   });
 }
