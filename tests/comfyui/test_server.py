@@ -196,6 +196,9 @@ def test_workflow_runs_and_saves_media_with_matching_streams(server, name):
     prompt = prepare(WORKFLOWS[name], server.base / "input")
     history = server.wait(server.queue(prompt, str(uuid.uuid4())))
     assert history["status"]["status_str"] == "success", failure(history)
+    for node_id, node in prompt.items():  # the prompt node shows its spans and voices
+        if node["class_type"] == "NAVASpeakerSpanPrompt":
+            assert "speech span" in history["outputs"][node_id]["text"][0]
     modes = {n["inputs"]["mode"] for n in prompt.values() if n["class_type"] == "NAVASampler"}
     files = {(f["subfolder"], f["filename"]) for f in saved_files(history) if f["type"] == "output"}
     assert files, f"{name} saved nothing: {history['outputs']}"
