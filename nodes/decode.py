@@ -9,7 +9,7 @@ from nava_model import pipeline
 from .latents import from_comfy_latent
 from .memory import expect, load
 from .progress import DecodeProgress
-from .sockets import CATEGORY, AudioVAE, VideoVAE
+from .sockets import OUTPUT_CATEGORY, AudioVAE, VideoVAE
 
 AUDIO_RATES = {"48000 (vocoder)": None, "16000 (as NAVA)": 16000}
 
@@ -20,7 +20,7 @@ class NAVADecodeAV(io.ComfyNode):
         return io.Schema(
             node_id="NAVADecodeAV",
             display_name="NAVA Decode Audio+Video",
-            category=CATEGORY,
+            category=OUTPUT_CATEGORY,
             description="Decodes NAVA latents into frames (IMAGE), sound (AUDIO) and the frame rate, ready for NAVA "
             "Save or Core's Create Video / Save Video / Preview Audio.",
             inputs=[

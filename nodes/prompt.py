@@ -9,7 +9,7 @@ from nava_model.prompt import PromptError, prepare_prompt
 from nava_model.sampling.guidance import NEGATIVE_PROMPT_VIDEO
 
 from .memory import expect, load
-from .sockets import CATEGORY, NavaConditioning, SpeakerEncoder, TextEncoder
+from .sockets import SAMPLING_CATEGORY, NavaConditioning, SpeakerEncoder, TextEncoder
 
 MAX_VOICES = 4
 EXAMPLE_PROMPT = (
@@ -48,7 +48,7 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
         return io.Schema(
             node_id="NAVASpeakerSpanPrompt",
             display_name="NAVA Speaker Span Prompt",
-            category=CATEGORY,
+            category=SAMPLING_CATEGORY,
             description="Encodes the prompt. Words between <S> and <E> are spoken; voice_1 speaks the first span, "
             "voice_2 the second, and so on. Spans without a voice get a voice the model picks.",
             inputs=[

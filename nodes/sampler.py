@@ -10,7 +10,7 @@ from nava_model.sampling.guidance import GuidanceScales
 from .latents import to_comfy_latent
 from .memory import expect, load
 from .progress import SamplingProgress
-from .sockets import CATEGORY, NavaConditioning, NavaModel, VideoVAE
+from .sockets import SAMPLING_CATEGORY, NavaConditioning, NavaModel, VideoVAE
 
 MODES = {"audio+video": "av", "video only": "video", "audio only": "audio"}
 ASPECTS = {"1280x704": (1280, 704), "704x1280": (704, 1280), "960x960": (960, 960), "custom": None}
@@ -66,7 +66,7 @@ class NAVASampler(io.ComfyNode):
         return io.Schema(
             node_id="NAVASampler",
             display_name="NAVA Sampler (Factorized CFG)",
-            category=CATEGORY,
+            category=SAMPLING_CATEGORY,
             description="Generates video and speech/sound together. With a first-frame image and the video VAE it "
             "animates the image (TI2AV).",
             inputs=[

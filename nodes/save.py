@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from nava_model import media
 
 from .files import output_path, workflow_metadata
-from .sockets import CATEGORY
+from .sockets import OUTPUT_CATEGORY
 
 
 class NAVASaveAV(io.ComfyNode):
@@ -16,7 +16,7 @@ class NAVASaveAV(io.ComfyNode):
         return io.Schema(
             node_id="NAVASaveAV",
             display_name="NAVA Save Audio+Video",
-            category=CATEGORY,
+            category=OUTPUT_CATEGORY,
             description="Saves frames and sound as one MP4 (audio cut to the video length), or sound alone as "
             "WAV/FLAC. The prompt and workflow are embedded: drop the file on ComfyUI to get the graph back.",
             inputs=[

@@ -9,5 +9,6 @@ TextEncoder = io.Custom("NAVA_TEXT_ENCODER")
 SpeakerEncoder = io.Custom("NAVA_SPEAKER_ENCODER")
 NavaConditioning = io.Custom("NAVA_CONDITIONING")
 
-CATEGORY = "NAVA"
 LOADERS_CATEGORY = "NAVA/loaders"
+SAMPLING_CATEGORY = "NAVA/sampling"  # prompt and sampler
+OUTPUT_CATEGORY = "NAVA/output"  # decode and save

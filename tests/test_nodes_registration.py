@@ -58,7 +58,7 @@ def test_entrypoint_returns_the_extension_with_every_node_and_registers_models_n
 def test_every_node_is_prefixed_nava_and_filed_under_the_nava_category(comfy):
     for cls in node_list():
         schema = cls.define_schema()
-        assert schema.node_id.startswith("NAVA") and schema.category.split("/")[0] == "NAVA"
+        assert schema.node_id.startswith("NAVA") and schema.category.startswith("NAVA/")
         assert schema.display_name.startswith("NAVA ")
 
 
