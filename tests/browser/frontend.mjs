@@ -3,7 +3,7 @@
 //
 //   NODE_PATH=<node_modules with playwright-core> node frontend.mjs SERVER_URL JOB.json RESULT.json
 //
-// JOB.json: {"build": {name: spec}, "load": {name: ui_workflow}, "probe": {...}, "queue": {...},
+// JOB.json: {"settings": {id: value}, "build": {name: spec}, "load": {name: ui_workflow}, "probe": {...}, "queue": {...},
 // "thumbnails": {name: png path}, "screenshot": path} (each optional; see the functions below). RESULT.json: {"built": {name: {ui, api}},
 // "loaded": {name: {api, views}}, "probe": {...}, "queued": {...}, "console": [{type, text, url}]}.
 // CHROMIUM names the browser (default /usr/bin/chromium).
@@ -35,6 +35,9 @@ try {
   );
 
   await page.evaluate(`window.navaUntil = ${until.toString()}; window.navaPlay = ${playMedia.toString()}`);
+  await page.evaluate(async (settings) => {
+    for (const [id, value] of Object.entries(settings)) await window.comfyAPI.app.app.extensionManager.setting.set(id, value);
+  }, job.settings ?? {});
 
   for (const [name, spec] of Object.entries(job.build ?? {})) {
     result.built[name] = await page.evaluate(buildWorkflow, spec);

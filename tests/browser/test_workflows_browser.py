@@ -1,9 +1,10 @@
 """The shipped workflows and web/nava.js in ComfyUI's real front-end (headless Chromium).
 
 Skipped unless COMFYUI_PATH names a ComfyUI checkout and Node.js, Chromium and playwright-core are found
-(see browser.py). One server (tiny weights, our repo mounted as a pack) and two browser sessions serve all
+(see browser.py). One server (tiny weights, our repo mounted as a pack) and three browser sessions serve all
 tests: one loads every UI workflow, converts it with `app.graphToPrompt()` and exercises the extension on a
-scratch graph; the other queues the text-to-AV template from the UI and plays what NAVA Save shows. That
+scratch graph; one loads them again with the Vue node renderer ("Nodes 2.0"); the last queues the text-to-AV
+template from the UI and plays what NAVA Save shows. That
 run uses small sampler settings (2 steps, 64x64, 1 s) in place of the template's 50 steps, 1280x704, 6 s,
 so it finishes on the tiny weights on a CPU.
 """
@@ -68,6 +69,13 @@ def session(tmp_path_factory):
             {"load": {name: json.loads(path.read_text()) for name, path in UI_WORKFLOWS.items()}, "probe": PROBE},
             base / "load",
         )
+        (base / "vue").mkdir()
+        vue = run_frontend(
+            server,
+            {"settings": {"Comfy.VueNodes.Enabled": True},
+             "load": {name: json.loads(path.read_text()) for name, path in UI_WORKFLOWS.items()}},
+            base / "vue",
+        )
         (base / "queue").mkdir()
         queued = run_frontend(
             server,
@@ -75,7 +83,7 @@ def session(tmp_path_factory):
                        "timeoutMs": 300000}, "screenshot": str(base / "queued.png")},
             base / "queue",
         )
-        yield {"loaded": loaded, "queued": queued, "server": server}
+        yield {"loaded": loaded, "vue": vue, "queued": queued, "server": server}
     finally:
         server.process.terminate()
         server.process.wait(30)
@@ -86,7 +94,7 @@ def test_the_four_templates_are_shipped():
 
 
 def test_every_workflow_loads_without_console_errors(session):
-    for run in ("loaded", "queued"):
+    for run in ("loaded", "vue", "queued"):
         assert console_errors(session[run]["console"]) == [], session[run]["console"]
     assert set(session["loaded"]["loaded"]) == set(UI_WORKFLOWS)
 
@@ -104,6 +112,14 @@ def test_templates_show_their_spans_bound_to_voices_with_no_problem(session):
     dialogue = views["nava_dialogue_three_voices"][0]["text"]
     assert dialogue.startswith("3 span(s)") and all(f"voice_{i} ✓" in dialogue for i in (1, 2, 3))
     assert "span 1: timbre from text" in views["nava_text_to_av"][0]["text"]
+
+
+def test_span_view_works_with_the_vue_node_renderer_too(session):
+    classic, vue = session["loaded"]["loaded"], session["vue"]["loaded"]
+    assert set(vue) == set(classic)
+    for name in vue:
+        assert vue[name]["views"] == classic[name]["views"]
+        assert canonical(vue[name]["api"]) == canonical(classic[name]["api"])
 
 
 def test_span_view_colours_each_span_and_flags_bad_markup(session):
