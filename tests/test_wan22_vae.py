@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -158,6 +159,18 @@ def test_loader_casts_to_the_requested_dtype(tmp_path):
     vae = load_wan22_vae(write_tiny_wan22_vae(tmp_path), dtype=torch.bfloat16)
     assert {p.dtype for p in vae.parameters()} == {torch.bfloat16}
     assert vae.decode(torch.zeros(1, 48, 1, 2, 2)).dtype == torch.float32
+
+
+def test_every_conv_is_built_from_the_operations_namespace():
+    class Conv2d(torch.nn.Conv2d):
+        pass
+
+    class Conv3d(torch.nn.Conv3d):
+        pass
+
+    vae = Wan22VAE(TINY_CONFIG, operations=SimpleNamespace(Conv2d=Conv2d, Conv3d=Conv3d))
+    convs = [m for m in vae.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
+    assert convs and all(type(m) in (Conv2d, Conv3d) for m in convs)
 
 
 # --- wrong files are refused before any weight is read ---
