@@ -103,6 +103,17 @@ def core_save_graph() -> dict:
     return graph
 
 
+def core_separate_graph() -> dict:
+    """The AV latent split by Core's LTXVSeparateAVLatent, each half decoded on its own, then saved together."""
+    graph = pack_graph()
+    graph["13"] = {"class_type": "LTXVSeparateAVLatent", "inputs": {"av_latent": ["7", 0]}}
+    decode = graph["8"]["inputs"]
+    graph["8"]["inputs"] = decode | {"latent": ["13", 0]}
+    graph["14"] = {"class_type": "NAVADecodeAV", "inputs": decode | {"latent": ["13", 1]}}
+    graph["9"]["inputs"]["audio"] = ["14", 1]
+    return graph
+
+
 def api_workflows() -> dict[str, dict]:
     workflows = {
         "pack_graph": pack_graph(),
@@ -110,6 +121,7 @@ def api_workflows() -> dict[str, dict]:
         "pack_graph_fp8": pack_graph(weight_dtype="fp8"),
         "pack_graph_bf16": pack_graph(weight_dtype="bf16"),
         "core_save_graph": core_save_graph(),
+        "core_separate_graph": core_separate_graph(),
     }
     for path in sorted((REPO / "workflows" / "api").glob("*.json")):
         data = json.loads(path.read_text())
