@@ -14,9 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-CACHE_FRAMES = 2  # history kept per causal layer: a time kernel of 3 needs the 2 frames before
-
-
 class FrameCache:
     """The newest input frames of every causal layer, carried from one chunk to the next."""
 
@@ -36,12 +33,11 @@ def causal_conv3d(conv: nn.Module, x: Tensor, cache: FrameCache) -> Tensor:
     context = conv.kernel_size[0] - 1
     if not context:
         return conv(x)
-    past = cache.swap(conv, x, keep=context)
-    history = [] if past is None else [past]
-    missing = context - sum(p.shape[2] for p in history)
-    if missing:
-        history.insert(0, x.new_zeros(x.shape[0], x.shape[1], missing, *x.shape[3:]))
-    return conv(torch.cat([*history, x], dim=2))
+    past = cache.swap(conv, x, keep=context)  # a time kernel of 3 keeps the 2 frames before
+    if past is None:
+        past = x[:, :, :0]
+    zeros = x.new_zeros(x.shape[0], x.shape[1], context - past.shape[2], *x.shape[3:])
+    return conv(torch.cat([zeros, past, x], dim=2))
 
 
 def conv3d(operations, in_dim: int, out_dim: int, kernel: int) -> nn.Module:
