@@ -116,7 +116,10 @@ async function loadWorkflow(workflow) {
   const views = app.graph.nodes
     .filter((n) => n.type === "NAVASpeakerSpanPrompt")
     .map((n) => ({ id: n.id, problems: n.nava_problems ?? null, text: n.widgets.find((w) => w.name === "nava_spans")?.element?.textContent ?? null }));
-  return { api: api.output, views };
+  if (app.extensionManager.setting.get("Comfy.VueNodes.Enabled")) {
+    await window.navaUntil(() => document.querySelector("[data-node-id]"), 5000); // Vue-rendered nodes
+  }
+  return { api: api.output, views, vueNodes: document.querySelectorAll("[data-node-id]").length };
 }
 
 // Exercises web/nava.js on a live graph: span view, voice counts, queue warning, and the Save player.

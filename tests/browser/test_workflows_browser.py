@@ -117,6 +117,7 @@ def test_templates_show_their_spans_bound_to_voices_with_no_problem(session):
 def test_span_view_works_with_the_vue_node_renderer_too(session):
     classic, vue = session["loaded"]["loaded"], session["vue"]["loaded"]
     assert set(vue) == set(classic)
+    assert all(vue[name]["vueNodes"] > 0 and classic[name]["vueNodes"] == 0 for name in vue)
     for name in vue:
         assert vue[name]["views"] == classic[name]["views"]
         assert canonical(vue[name]["api"]) == canonical(classic[name]["api"])
