@@ -195,6 +195,10 @@ WRONG_FILES = {
         {"blocks.0.self_attn.q.weight": (8, 8), "patch_embedding.weight": (8, 48, 1, 2, 2)},
         "models/diffusion_models",
     ),
+    "nava_mmdit": (
+        {"backbone.double_blocks.0.norm1.weight": (8,), "backbone.patch_embedding_audio.0.weight": (8, 128, 7)},
+        "NAVA MMDiT Loader",
+    ),
     "umt5": (
         {"encoder.block.0.layer.0.SelfAttention.q.weight": (8, 8),
          "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight": (32, 2)},
