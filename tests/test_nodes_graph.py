@@ -3,27 +3,11 @@
 import av
 import pytest
 import torch
-from comfy_stand_in.fixtures import comfy_tiny, tiny_models  # noqa: F401  (pytest fixtures)
+from comfy_stand_in.fixtures import comfy_tiny, sampler_widgets, tiny_models  # noqa: F401  (fixtures + helper)
 
 from nava_model.demo import synthetic_voice
 
 PROMPT = "Two friends on a balcony. One says <S>Good morning!<E> and the other answers <S>Hello there.<E>"
-SMALL = dict(  # 5 frames (2 latent frames, 6 audio tokens) of 64x64 in 2 steps: seconds on a CPU
-    aspect="custom",
-    width=64,
-    height=64,
-    seconds=1.0,
-    frames=5,
-    steps=2,
-    seed=42,
-    sampler="unipc",
-    shift=5.0,
-    video_guidance=3.0,
-    audio_guidance=2.0,
-    video_align_guidance=3.0,
-    audio_align_guidance=2.0,
-    timbre_guidance=3.0,
-)
 
 
 def load_all():
@@ -53,7 +37,7 @@ def encode(models, prompt=PROMPT, **voices):
 def run_sampler(models, conditioning, mode="audio+video", **extra):
     from nodes import NAVASampler
 
-    return NAVASampler.execute(model=models["model"], conditioning=conditioning, mode=mode, **(SMALL | extra))
+    return NAVASampler.execute(model=models["model"], conditioning=conditioning, **sampler_widgets(mode=mode, **extra))
 
 
 def decode(models, latent, audio_rate="48000 (vocoder)"):

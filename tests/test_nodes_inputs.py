@@ -2,30 +2,13 @@
 
 import pytest
 import torch
-from comfy_stand_in.fixtures import comfy, comfy_tiny, tiny_models  # noqa: F401  (pytest fixtures)
+from comfy_stand_in.fixtures import comfy, comfy_tiny, sampler_widgets, tiny_models  # noqa: F401  (fixtures + helper)
 
 from nava_model.checkpoints import CheckpointError
 from nava_model.pipeline import AVLatent, Conditioning
 from nava_model.prompt import PromptError
 
 VOICE = {"waveform": torch.zeros(1, 1, 16000), "sample_rate": 16000}
-SAMPLER_WIDGETS = dict(
-    mode="audio+video",
-    aspect="custom",
-    width=64,
-    height=64,
-    seconds=1.0,
-    frames=0,
-    steps=2,
-    seed=42,
-    sampler="unipc",
-    shift=5.0,
-    video_guidance=3.0,
-    audio_guidance=2.0,
-    video_align_guidance=3.0,
-    audio_align_guidance=2.0,
-    timbre_guidance=3.0,
-)
 
 
 def handle(socket: str):
@@ -75,7 +58,7 @@ def test_a_model_on_the_wrong_socket_is_refused_naming_the_loader(comfy):
     from nodes import NAVASampler
 
     with pytest.raises(TypeError, match="model expects NAVA_MODEL from a NAVA MMDiT Loader, got NAVA_VIDEO_VAE"):
-        NAVASampler.execute(model=handle("NAVA_VIDEO_VAE"), conditioning=conditioning(), **SAMPLER_WIDGETS)
+        NAVASampler.execute(model=handle("NAVA_VIDEO_VAE"), conditioning=conditioning(), **sampler_widgets())
     assert loaded() == []
 
 
@@ -84,7 +67,7 @@ def test_conditioning_from_elsewhere_is_refused(comfy):
 
     with pytest.raises(TypeError, match="NAVA_CONDITIONING"):
         NAVASampler.execute(
-            model=handle("NAVA_MODEL"), conditioning=[[torch.zeros(1, 512, 4096), {}]], **SAMPLER_WIDGETS
+            model=handle("NAVA_MODEL"), conditioning=[[torch.zeros(1, 512, 4096), {}]], **sampler_widgets()
         )
 
 
@@ -133,21 +116,21 @@ def test_unsupported_sizes_and_frame_counts_fail_before_loading(comfy, changes, 
     from nodes import NAVASampler
 
     with pytest.raises(ValueError, match=message):
-        NAVASampler.execute(model=handle("NAVA_MODEL"), conditioning=conditioning(), **(SAMPLER_WIDGETS | changes))
+        NAVASampler.execute(model=handle("NAVA_MODEL"), conditioning=conditioning(), **sampler_widgets(**changes))
     assert loaded() == []
 
 
-def test_aspect_presets_override_width_and_height():
+def test_aspect_presets_override_width_and_height(comfy):
     from nodes.sampler import sampling_options
 
-    options = sampling_options(**(SAMPLER_WIDGETS | {"aspect": "704x1280", "seconds": 6.0, "steps": 50}))
+    options = sampling_options(**sampler_widgets(aspect="704x1280", frames=0))
     assert (options.width, options.height, options.frames) == (704, 1280, 145)
 
 
-def test_a_zero_guidance_scale_reaches_the_sampler_as_zero():
+def test_a_zero_guidance_scale_reaches_the_sampler_as_zero(comfy):
     from nodes.sampler import sampling_options
 
-    options = sampling_options(**(SAMPLER_WIDGETS | {"timbre_guidance": 0.0, "audio_align_guidance": 0.0}))
+    options = sampling_options(**sampler_widgets(timbre_guidance=0.0, audio_align_guidance=0.0))
     assert (options.scales.timbre, options.scales.audio_align, options.scales.video) == (0.0, 0.0, 3.0)
 
 
@@ -159,7 +142,7 @@ def test_first_frame_without_video_vae_names_the_loader(comfy):
             model=handle("NAVA_MODEL"),
             conditioning=conditioning(),
             first_frame=torch.zeros(1, 64, 64, 3),
-            **SAMPLER_WIDGETS,
+            **sampler_widgets(),
         )
 
 

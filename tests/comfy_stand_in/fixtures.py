@@ -6,6 +6,16 @@ import pytest
 
 from . import install
 
+TINY_RUN = {"aspect": "custom", "width": 64, "height": 64, "frames": 5, "steps": 2}  # 2 latent frames, 6 audio tokens
+
+
+def sampler_widgets(**changes) -> dict:
+    """NAVA Sampler's widget defaults, set for a tiny run (64x64, 5 frames, 2 steps), with `changes` on top."""
+    from nodes import NAVASampler
+
+    defaults = {spec.id: spec.default for spec in NAVASampler.define_schema().inputs if spec.default is not None}
+    return defaults | TINY_RUN | changes
+
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
