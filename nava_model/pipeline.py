@@ -168,9 +168,16 @@ def initial_noise(options: SamplingOptions, generator: torch.Generator) -> tuple
     return video.contiguous(), audio
 
 
+def execution_device(module: torch.nn.Module) -> torch.device:
+    """Where a model computes. A memory manager that streams weights (ComfyUI's ModelPatcher) records it
+    as `module.device`, since the first parameter may stay offloaded; otherwise it is the parameters' device."""
+    device = getattr(module, "device", None)
+    return torch.device(device) if device is not None else next(module.parameters()).device
+
+
 def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
     """Where the MMDiT runs and in which dtype (its compute dtype, not its storage: fp8 runs in bf16)."""
-    return next(model.parameters()).device, model.compute_dtype
+    return execution_device(model), model.compute_dtype
 
 
 def sample(
@@ -243,6 +250,10 @@ def _speaker_to(speaker: SpeakerCondition | None, device, dtype) -> SpeakerCondi
     return SpeakerCondition(embeddings=speaker.embeddings.to(device, dtype), positions=speaker.positions.to(device))
 
 
+def _vae_dtype(vae: torch.nn.Module) -> torch.dtype:
+    return next(vae.parameters()).dtype
+
+
 def encode_first_frame(video_vae, image: torch.Tensor, width: int, height: int) -> torch.Tensor:
     """IMAGE [H, W, 3] (or [1, H, W, 3]) in 0..1 -> normalised latent [1, 48, 1, h, w].
 
@@ -258,8 +269,7 @@ def encode_first_frame(video_vae, image: torch.Tensor, width: int, height: int) 
     pixels = F.interpolate(pixels, size=size, mode="bilinear", antialias=True, align_corners=False)
     top, left = (size[0] - height) // 2, (size[1] - width) // 2
     pixels = pixels[..., top : top + height, left : left + width]
-    parameter = next(video_vae.parameters())
-    video = (pixels * 2 - 1).clamp(-1, 1)[:, :, None].to(parameter.device, parameter.dtype)
+    video = (pixels * 2 - 1).clamp(-1, 1)[:, :, None].to(execution_device(video_vae), _vae_dtype(video_vae))
     with torch.no_grad():
         return video_vae.encode(video).float()
 
@@ -287,14 +297,14 @@ def decode(
         if latent.video is not None:
             if video_vae is None:
                 raise ValueError("this latent has video: connect a Wan2.2 VAE")
-            parameter = next(video_vae.parameters())
-            pixels = video_vae.decode(latent.video.to(parameter.device, parameter.dtype), tiled=tiled, on_frame=on_progress)
+            video = latent.video.to(execution_device(video_vae), _vae_dtype(video_vae))
+            pixels = video_vae.decode(video, tiled=tiled, on_frame=on_progress)
             frames = ((pixels[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 3, 0).cpu()
         if latent.audio is not None:
             if audio_vae is None:
                 raise ValueError("this latent has audio: connect an LTX audio VAE")
-            parameter = next(audio_vae.parameters())
-            waveform = audio_vae.decode(latent.audio.to(parameter.device, parameter.dtype), output_rate=audio_rate)
+            audio = latent.audio.to(execution_device(audio_vae), _vae_dtype(audio_vae))
+            waveform = audio_vae.decode(audio, output_rate=audio_rate)
             waveform = waveform.float().cpu()
             sample_rate = audio_rate or audio_vae.sample_rate
     return DecodedAV(frames=frames, waveform=waveform, sample_rate=sample_rate, fps=latent.fps)
