@@ -3,7 +3,7 @@
 import av
 import pytest
 import torch
-from comfy_stand_in.fixtures import comfy_tiny, sampler_widgets, tiny_models  # noqa: F401  (fixtures + helper)
+from comfy_stand_in.fixtures import comfy_tiny, sampler_widgets  # noqa: F401  (fixtures + helper)
 
 from nava_model.demo import synthetic_voice
 

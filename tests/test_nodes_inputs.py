@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from comfy_stand_in.fixtures import comfy, comfy_tiny, sampler_widgets, tiny_models  # noqa: F401  (fixtures + helper)
+from comfy_stand_in.fixtures import comfy, comfy_tiny, sampler_widgets  # noqa: F401  (fixtures + helper)
 
 from nava_model.checkpoints import CheckpointError
 from nava_model.pipeline import AVLatent, Conditioning

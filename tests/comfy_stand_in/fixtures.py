@@ -1,4 +1,4 @@
-"""pytest fixtures for the node tests: the stand-ins installed, and one tiny models/ tree per session."""
+"""pytest fixtures for the node tests: the stand-ins installed (the tiny models/ tree comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,6 @@ def sampler_widgets(**changes) -> dict:
 
     defaults = {spec.id: spec.default for spec in NAVASampler.define_schema().inputs if spec.default is not None}
     return defaults | TINY_RUN | changes
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
-    """A ComfyUI-style models/ tree with every component written by make-tiny."""
-    from nava_model.tiny import make_tiny_models
-
-    models = tmp_path_factory.mktemp("tiny") / "models"
-    make_tiny_models(models)
-    return models
 
 
 @pytest.fixture
