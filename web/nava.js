@@ -136,9 +136,14 @@ function attachSpanView(node) {
   refresh();
 }
 
+let lastWarning = { detail: "", at: 0 };
+
 function warnBeforeQueue(node, problems) {
   const where = `${node.title ?? "NAVA Speaker Span Prompt"} (#${node.id})`;
   const detail = `${where}: ${problems.join(" | ")}. The prompt was queued anyway; the node will stop with this error.`;
+  // a batch of N queues the graph N times in a row: one warning is enough
+  if (detail === lastWarning.detail && performance.now() - lastWarning.at < 5000) return;
+  lastWarning = { detail, at: performance.now() };
   const toast = app.extensionManager?.toast;
   if (toast?.add) {
     toast.add({ severity: "warn", summary: "NAVA speech spans", detail, life: 10000 });

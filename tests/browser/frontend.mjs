@@ -165,7 +165,7 @@ async function probeExtension(probe) {
   out.sent = [];
   api.queuePrompt = async (number, prompt) => { out.sent.push(Object.keys(prompt.output)); return { prompt_id: "probe", node_errors: {} }; };
   try {
-    await app.queuePrompt(0, 1);
+    await app.queuePrompt(0, probe.batch ?? 1);
   } finally {
     api.queuePrompt = post;
     toast.add = add;
