@@ -178,3 +178,13 @@ def test_every_weighted_layer_comes_from_the_operations_namespace():
         layers = [m for m in model.modules() if isinstance(m, base)]
         assert layers and all(isinstance(m, getattr(Ops, base.__name__)) for m in layers)
     assert model.single_blocks[0].ffn[0].weight.dtype == torch.float8_e4m3fn
+
+
+def test_the_rope_table_is_held_by_the_model_and_dropped_when_it_moves():
+    model = NavaMMDiT(get_preset("tiny"))
+    cpu = torch.device("cpu")
+    table = model.rope_table((2, 2, 3), 5, cpu)
+    assert model.rope_table((2, 2, 3), 5, cpu) is table  # reused at every step of a clip
+    assert model.rope_table((2, 2, 4), 5, cpu) is not table
+    model.to(torch.float64)  # moving or casting the model drops its tables
+    assert model.rope_table((2, 2, 3), 5, cpu) is not table
