@@ -201,3 +201,13 @@ def test_video_only_graph_saves_an_mp4_without_audio(comfy_tiny, models):
     NAVASaveAV.execute(frames=frames, fps=fps, filename_prefix="NAVA/silent", audio_format="flac")
     ((video_seconds,), audio_streams, _) = streams(comfy_tiny / "output" / "NAVA" / "silent_00001_.mp4")
     assert audio_streams == [] and video_seconds == pytest.approx(5 / 24, abs=1e-3)
+
+
+@pytest.mark.parametrize("compile, expected", [(True, "auto"), (False, "off")])
+def test_mmdit_loader_compile_widget_reaches_the_model(comfy_tiny, compile, expected):
+    from nodes import NAVAModelLoader
+
+    (model,) = NAVAModelLoader.execute(
+        model_name="NAVA.safetensors", weight_dtype="auto", attention="auto", compile=compile
+    ).args
+    assert model.runner.compile_blocks == expected
