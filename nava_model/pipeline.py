@@ -29,8 +29,11 @@ from .sampling.guidance import (
     NEGATIVE_PROMPT_VIDEO,
     GuidanceInputs,
     GuidanceScales,
+    guidance_terms,
     guided_velocity,
+    needed_passes,
 )
+from .sampling.pass_schedule import PassSchedule
 from .sampling.schedules import flow_sigmas
 from .sampling.solvers import make_solver
 
@@ -144,6 +147,12 @@ class SamplingOptions:
         """Audio is tied to the video duration: ceil(((F - 1) * 4 + 1) / fps * 25)."""
         return math.ceil(self.frames / VIDEO_FPS * AUDIO_TOKENS_PER_SECOND)
 
+    @property
+    def joint_tokens(self) -> int:
+        """MMDiT tokens per row: video patches (2x2 latent pixels per latent frame) and audio steps of the mode."""
+        video = self.latent_frames * (self.height // (2 * VIDEO_STRIDE_HW)) * (self.width // (2 * VIDEO_STRIDE_HW))
+        return (video if self.mode != "audio" else 0) + (self.audio_tokens if self.mode != "video" else 0)
+
 
 def frames_for_duration(seconds: float) -> int:
     """Pixel frames (4k + 1) for a duration, as upstream: 6 latent frames per second plus the first."""
@@ -180,6 +189,23 @@ def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
     return execution_device(model), model.compute_dtype
 
 
+def pass_schedule(mmdit, options: SamplingOptions, device: torch.device) -> PassSchedule:
+    """How the guidance passes of each step are stacked into forwards (by token count and free memory)."""
+    return PassSchedule.for_model(mmdit, device, options.joint_tokens, max_rows=options.max_batch)
+
+
+def sampling_memory_bytes(
+    mmdit, options: SamplingOptions, device: torch.device, has_voices: bool = True
+) -> tuple[int, int]:
+    """(wanted, minimum) activation memory of sampling beside the weights, for a memory manager to keep free:
+    the largest forward the schedule stacks for this clip, and a forward of one pass."""
+    options.validate()
+    schedule = pass_schedule(mmdit, options, device)
+    terms = guidance_terms(options.scales, options.mode != "audio", options.mode != "video", has_voices)
+    rows = schedule.passes_per_forward(len(needed_passes(terms)), 1, options.joint_tokens, free=None)
+    return rows * schedule.row_bytes, schedule.row_bytes
+
+
 def sample(
     mmdit,
     conditioning: Conditioning,
@@ -207,6 +233,7 @@ def sample(
         negative=negative.to(device, dtype),
         speaker=_speaker_to(conditioning.speaker, device, dtype),
     )
+    schedule = pass_schedule(mmdit, options, device)
     sigmas, timesteps = flow_sigmas(options.steps, options.shift)
     video_solver = make_solver(options.sampler, sigmas) if video is not None else None
     audio_solver = make_solver(options.sampler, sigmas) if audio is not None else None
@@ -222,7 +249,7 @@ def sample(
             inputs,
             options.scales,
             clean_first_frame=first_frame is not None,
-            max_batch=options.max_batch,
+            schedule=schedule,
         )
         sigma = float(sigmas[index])
         preview = AVLatent(
