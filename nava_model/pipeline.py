@@ -326,7 +326,8 @@ def decode(
                 raise ValueError("this latent has video: connect a Wan2.2 VAE")
             video = latent.video.to(execution_device(video_vae), _vae_dtype(video_vae))
             pixels = video_vae.decode(video, tiled=tiled, on_frame=on_progress)
-            frames = ((pixels[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 3, 0).cpu()
+            # one fp32 copy of the clip, mapped to 0..1 in place (not a new full-clip temporary per operation)
+            frames = pixels[0].float().clamp_(-1, 1).add_(1).div_(2).permute(1, 2, 3, 0).cpu()
         if latent.audio is not None:
             if audio_vae is None:
                 raise ValueError("this latent has audio: connect an LTX audio VAE")

@@ -396,3 +396,14 @@ def test_sampling_memory_grows_with_tokens_and_passes_per_forward():
     assert wanted(**preview, max_batch=1) < wanted(**preview, max_batch=2) < wanted(**preview, max_batch=4)
     assert wanted(**preview) < wanted(width=640, height=352, frames=49) < wanted(width=1280, height=704, frames=145)
     assert sampling_memory_bytes(model, SamplingOptions(), gpu)[1] == wanted(width=1280, height=704, frames=145)
+
+
+def test_on_a_cpu_only_tiny_widths_stack_their_passes():
+    from nava_model.sampling.pass_schedule import PassSchedule
+
+    def per_forward(dim: int) -> int:
+        model = SimpleNamespace(config=get_preset("tiny", dim=dim, ffn_dim=2 * dim), compute_dtype=torch.float32)
+        return PassSchedule.for_model(model, torch.device("cpu"), 830).passes_per_forward(4, 1, 830, free=None)
+
+    assert per_forward(64) == 4  # the demo: per-call overhead dominates
+    assert per_forward(256) == 1  # bench/guidance_batching.py's default width

@@ -4,8 +4,8 @@ Stacking passes along the batch only pays while a forward is too short to fill t
 units (audio only, previews): at NAVA's 32k tokens per pass one pass already fills them, and four
 stacked cost ≈9 GB more activations for no gain. So passes are stacked while the forward stays
 under `fill_tokens` tokens and its activations fit in the free memory; on a CPU (efficient GEMMs at
-any height) one pass runs per forward. An out-of-memory error halves the count for the rest of the
-clip and the failed passes run again.
+any height) only while the per-call overhead outweighs the work (tiny models). An out-of-memory error
+halves the count for the rest of the clip and the failed passes run again.
 """
 
 from __future__ import annotations
@@ -18,6 +18,10 @@ import torch
 # Joint tokens in one forward past which another stacked pass adds memory, not speed (a 3072-wide GEMM is
 # compute-bound from a few thousand rows on an H100).
 FILL_TOKENS_CUDA = 8192
+# On a CPU a forward pays a fixed overhead per layer call: passes are stacked only while a forward's work,
+# tokens × dim², stays below this (the tiny preset's 320x192 demo stacks its 4 passes, which saves CPU time;
+# a width-256 model at the same size runs them one by one, as bench/guidance_batching.py finds stacking slower).
+CPU_FILL_WORK = 2**24
 
 
 def activation_bytes(tokens: int, dim: int, ffn_dim: int, dtype: torch.dtype) -> int:
@@ -69,7 +73,7 @@ class PassSchedule:
         """The schedule of a NavaMMDiT computing `tokens` joint tokens per row on `device`."""
         return cls(
             max_rows=max_rows,
-            fill_tokens=FILL_TOKENS_CUDA if device.type == "cuda" else 1,
+            fill_tokens=FILL_TOKENS_CUDA if device.type == "cuda" else max(1, CPU_FILL_WORK // model.config.dim**2),
             row_bytes=activation_bytes(tokens, model.config.dim, model.config.ffn_dim, model.compute_dtype),
             free_bytes=lambda: free_memory(device),
         )
