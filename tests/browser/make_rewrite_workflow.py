@@ -70,6 +70,11 @@ def rewrite_graph() -> dict:
     return spec
 
 
+def add_llm_placeholder(server) -> None:
+    """An empty file under the LLM's name, so the front-end and /prompt validation find it listed (it cannot run)."""
+    (server.base / "models" / LLM["directory"] / LLM["name"]).write_bytes(b"")
+
+
 def main() -> None:
     reason = missing_tools()
     if reason:
@@ -77,6 +82,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         server = start_ui_server(base / "comfyui")
+        add_llm_placeholder(server)
         try:
             thumbnail = base / f"{NAME}.png"
             result = run_frontend(server, {"build": {NAME: rewrite_graph()}, "thumbnails": {NAME: str(thumbnail)}}, base)
