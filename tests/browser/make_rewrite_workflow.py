@@ -3,21 +3,21 @@
     COMFYUI_PATH=... COMFYUI_PYTHON=... NODE_PATH=.../node_modules python tests/browser/make_rewrite_workflow.py
 
 Writes `workflows/nava_rewrite_text_to_av.json` (UI), `workflows/api/nava_rewrite_text_to_av.json` (API) and the
-thumbnail, the same way make_workflows.py writes the other templates: the text-to-AV graph, with the prompt coming
+thumbnail with make_workflows.py's machinery: the text-to-AV graph, with the prompt coming
 from Core's CLIP loader (Qwen3-4B) -> NAVA Rewrite Instructions -> Generate Text -> NAVA Rewritten Prompt.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser import API, WORKFLOWS, console_errors, missing_tools, run_frontend, start_ui_server  # noqa: E402
-from make_workflows import AV, COLUMN, MODELS, PROMPT, finish, graph, save_thumbnail  # noqa: E402
+import make_workflows  # noqa: E402
+from make_workflows import AV, COLUMN, PROMPT, graph  # noqa: E402
+
+from nava_model.rewrite.instructions import MAX_NEW_TOKENS, REPETITION_PENALTY, TEMPERATURE, TOP_K, TOP_P  # noqa: E402
 
 NAME = "nava_rewrite_text_to_av"
 LLM = {
@@ -26,10 +26,10 @@ LLM = {
 }
 CLIP_LOADER, INSTRUCTIONS, GENERATE, REWRITTEN, PREVIEW = 40, 41, 42, 43, 44
 IDEA = "A fisherman on a foggy pier at dawn looks at the empty sea and sighs <S>The boats are late again.<E>"
-# NAVA upstream's rewriter sampling (nava_model/rewrite/instructions.py)
-SAMPLING = {
-    "sampling_mode": "on", "sampling_mode.temperature": 0.3, "sampling_mode.top_k": 20, "sampling_mode.top_p": 0.75,
-    "sampling_mode.min_p": 0.0, "sampling_mode.repetition_penalty": 1.05, "sampling_mode.seed": 42,
+SAMPLING = {  # NAVA upstream's rewriter sampling
+    "sampling_mode": "on", "sampling_mode.temperature": TEMPERATURE, "sampling_mode.top_k": TOP_K,
+    "sampling_mode.top_p": TOP_P, "sampling_mode.min_p": 0.0, "sampling_mode.repetition_penalty": REPETITION_PENALTY,
+    "sampling_mode.seed": 42,
 }
 
 
@@ -54,7 +54,7 @@ def rewrite_graph() -> dict:
         {"id": INSTRUCTIONS, "type": "NAVARewriteInstructions", "pos": [COLUMN["loaders"], below + 160],
          "size": [380, 240], "widgets": {"prompt": IDEA}},
         {"id": GENERATE, "type": "TextGenerate", "pos": [COLUMN["prompt"], below],
-         "widgets": {"max_length": 2048, **SAMPLING, "thinking": False}},
+         "widgets": {"max_length": MAX_NEW_TOKENS, **SAMPLING, "thinking": False}},
         {"id": REWRITTEN, "type": "NAVARewrittenPrompt", "pos": [COLUMN["prompt"], 0]},
         {"id": PREVIEW, "type": "PreviewAny", "pos": [COLUMN["prompt"], 160], "size": [460, 300]},
         {"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "pos": [COLUMN["sampler"], 520], "size": [360, 240]},
@@ -75,29 +75,5 @@ def add_llm_placeholder(server) -> None:
     (server.base / "models" / LLM["directory"] / LLM["name"]).write_bytes(b"")
 
 
-def main() -> None:
-    reason = missing_tools()
-    if reason:
-        sys.exit(reason)
-    with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp)
-        server = start_ui_server(base / "comfyui")
-        add_llm_placeholder(server)
-        try:
-            thumbnail = base / f"{NAME}.png"
-            result = run_frontend(server, {"build": {NAME: rewrite_graph()}, "thumbnails": {NAME: str(thumbnail)}}, base)
-            save_thumbnail(thumbnail, WORKFLOWS / f"{NAME}.jpg")
-        finally:
-            server.process.terminate()
-            server.process.wait(30)
-    built = result["built"][NAME]
-    (WORKFLOWS / f"{NAME}.json").write_text(json.dumps(finish(NAME, built["ui"]), indent=2, ensure_ascii=False) + "\n")
-    (API / f"{NAME}.json").write_text(json.dumps(built["api"], indent=2, ensure_ascii=False) + "\n")
-    print(f"wrote workflows/{NAME}.json and workflows/api/{NAME}.json")
-    errors = console_errors(result["console"])
-    if errors:
-        sys.exit("console errors in the front-end:\n" + "\n".join(map(str, errors)))
-
-
 if __name__ == "__main__":
-    main()
+    make_workflows.main({NAME: rewrite_graph()}, prepare=add_llm_placeholder)
