@@ -79,6 +79,21 @@ JOBS = {
 }
 
 
+def forward_inputs() -> dict:
+    """One forward of two rows, the second with cross-modal attention masked (the alignment pass), a clean
+    first frame and two voices; 21 video and 27 audio tokens."""
+    g = torch.Generator().manual_seed(4)
+    return dict(
+        video=torch.randn(2, 48, 7, 2, 6, generator=g),
+        audio=torch.randn(2, 27, 128, generator=g),
+        timestep=torch.tensor([910.0, 300.0]),
+        context=torch.randn(2, 13, 64, generator=g),
+        speaker=SpeakerCondition(torch.randn(2, 2, 192, generator=g), torch.tensor([[2, 8], [4, -1]])),
+        clean_first_frame=True,
+        cross_modal_masked=(False, True),
+    )
+
+
 def plan_for(world_size: int, cfg: int, sp: int) -> ParallelPlan:
     return ParallelPlan(world_size, cfg, sp, world_size // (cfg * sp))
 

@@ -100,8 +100,6 @@ class ParallelRuntime:
         replicas = range(plan.replicas)
         replica_group = groups([plan.replica_ranks(r) for r in replicas])
         exchange_group = groups([plan.exchange_ranks(r, s) for r in replicas for s in range(plan.sp)])
-        if plan.sp > 1:
-            raise PlanError("Ulysses sequence parallel (--sp > 1) is not in this build yet: use --sp 1")
         sp_group = groups([plan.sp_ranks(r, g) for r in replicas for g in range(plan.cfg)])
         sequence_parallel = None if sp_group is None else SequenceParallel(sp_group, plan.sp, sp_rank)
         return cls(plan, rank, timeout, device or collective_device(), replica_group, exchange_group, sequence_parallel)
