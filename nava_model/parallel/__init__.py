@@ -4,7 +4,7 @@
 initialised process group and a plan into this rank's groups, which `pipeline.sample(parallel=...)` uses.
 """
 
-from .plan import AUTO, ParallelPlan, PlanError, make_plan
+from .plan import AUTO, ParallelPlan, PlanError, guidance_passes, make_plan
 from .runtime import ParallelRuntime, RunCancelled
 
-__all__ = ["AUTO", "ParallelPlan", "ParallelRuntime", "PlanError", "RunCancelled", "make_plan"]
+__all__ = ["AUTO", "ParallelPlan", "ParallelRuntime", "PlanError", "RunCancelled", "guidance_passes", "make_plan"]

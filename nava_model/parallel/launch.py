@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..sampling.guidance import guidance_terms, needed_passes
-from .plan import AUTO, ParallelPlan, PlanError, make_plan, parse_degree
+from .plan import AUTO, ParallelPlan, PlanError, guidance_passes, make_plan, parse_degree
 from .runtime import ParallelRuntime
 
 TIMEOUT = datetime.timedelta(minutes=10)  # a rank silent this long (dead, hung) fails the run
@@ -47,15 +46,6 @@ def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
                        help="CFG groups: the guidance passes of a step spread over K groups of ranks (default auto)")
     group.add_argument("--sp", default=AUTO, metavar="M|auto",
                        help="Ulysses sequence-parallel ranks per group; 24 heads: 1, 2, 3, 4, 6, 8 (default auto)")
-
-
-def most_passes(options, voices_per_job: list[bool]) -> int:
-    """The most guidance passes any job of the run needs per step."""
-    has_video, has_audio = options.mode != "audio", options.mode != "video"
-    return max(
-        len(needed_passes(guidance_terms(options.scales, has_video, has_audio, has_voices)))
-        for has_voices in voices_per_job
-    )
 
 
 def plan_from_args(args: argparse.Namespace, world: LaunchedWorld | None, passes: int) -> ParallelPlan | None:
@@ -88,7 +78,7 @@ def launched_runtime(args: argparse.Namespace, options, voices_per_job: list[boo
     world = world_from_env()
     if world is not None and world.rank != 0:
         logging.getLogger("nava").setLevel(logging.ERROR)  # one rank speaks
-    plan = plan_from_args(args, world, most_passes(options, voices_per_job))
+    plan = plan_from_args(args, world, max(guidance_passes(options, voices) for voices in voices_per_job))
     if plan is None:
         yield None, None
         return

@@ -132,6 +132,14 @@ def make_plan(world_size: int, num_heads: int, passes: int, cfg: int | str = AUT
     return ParallelPlan(world_size, cfg_degree, sp_degree, world_size // (cfg_degree * sp_degree))
 
 
+def guidance_passes(options, has_voices: bool) -> int:
+    """Passes per step of a job with these SamplingOptions (c, u, m, tu minus those its scales turn off)."""
+    from ..sampling.guidance import guidance_terms, needed_passes
+
+    terms = guidance_terms(options.scales, options.mode != "audio", options.mode != "video", has_voices)
+    return len(needed_passes(terms))
+
+
 def _no_split_message(world_size: int, num_heads: int, passes: int, cfg: int | None = None) -> str:
     fixed = f" with {cfg} CFG groups" if cfg is not None else ""
     return (
