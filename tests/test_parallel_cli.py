@@ -52,7 +52,11 @@ def assert_same(got, expected) -> None:
         assert (a - b).norm() / b.norm() <= RTOL, modality
 
 
-@pytest.mark.parametrize("flags", [["--sp", "2"], ["--cfg-parallel", "2"]], ids=["sp2", "cfg2"])
+@pytest.mark.parametrize(
+    "flags",
+    [["--sp", "2"], pytest.param(["--cfg-parallel", "2"], marks=pytest.mark.slow)],  # CFG 2: also tests/test_parallel_sampling.py
+    ids=["sp2", "cfg2"],
+)
 def test_torchrun_writes_the_latents_of_one_process(tiny_models, one_process, tmp_path, flags):
     latents = tmp_path / "a.safetensors"
     stdout = _generate(_torchrun(2), "--models", str(tiny_models), "--prompt", PROMPTS[0], *SIZE, *flags,
