@@ -1,4 +1,4 @@
-"""`python -m nava_model demo | generate | info | make-tiny`."""
+"""`python -m nava_model demo | generate | rewrite | info | make-tiny`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from .config import PRESETS, get_preset
+from .rewrite.headless import add_backend_arguments, add_rewrite_command
 
 DEFAULT_TINY_DIR = Path(os.environ.get("NAVA_TINY_DIR", Path.home() / ".cache" / "nava" / "tiny-models"))
 log = logging.getLogger("nava")
@@ -42,6 +43,9 @@ class Job:
     image: Path | None = None
     voices: list[Path] = field(default_factory=list)
     latents: Path | None = None  # --latents-out: the final latents as safetensors
+    rewrite: bool = False  # rewrite the prompt with an LLM first (see nava_model/rewrite)
+    original_prompt: str | None = None  # the prompt as given, once rewritten
+    rewrite_outcome: str | None = None
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
@@ -55,16 +59,17 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
                 raise SystemExit(f"{args.prompt_file}:{number}: each JSONL line needs a \"prompt\"")
             output = Path(entry.get("output") or Path(args.output).with_name(f"{Path(args.output).stem}_{number:04d}.mp4"))
             image = entry.get("image")
+            voices = [Path(p) for p in entry.get("spk_wavs", [])]
+            rewrite = args.rewrite or bool(entry.get("rewrite", False))
             latents = Path(args.latents_out) if args.latents_out else None
             if latents is not None:
                 latents = latents.with_name(f"{latents.stem}_{number:04d}{latents.suffix}")
-            jobs.append(Job(entry["prompt"], output, Path(image) if image else None,
-                            [Path(p) for p in entry.get("spk_wavs", [])], latents))
+            jobs.append(Job(entry["prompt"], output, Path(image) if image else None, voices, latents, rewrite))
         return jobs
     if not args.prompt:
         raise SystemExit("give --prompt or --prompt-file")
     latents = Path(args.latents_out) if args.latents_out else None
-    return [Job(args.prompt, Path(args.output), args.image, list(args.spk_wav or []), latents)]
+    return [Job(args.prompt, Path(args.output), args.image, list(args.spk_wav or []), latents, args.rewrite)]
 
 
 def _options(args: argparse.Namespace):
@@ -126,6 +131,8 @@ def run_jobs(jobs: list[Job], options, models, audio_rate: int | None, tiled: bo
         if parallel is not None and not parallel.is_leader:
             continue
         metadata = {"prompt": job.prompt, "nava_options": json.dumps(_options_metadata(options))}
+        if job.original_prompt is not None:
+            metadata |= {"nava_original_prompt": job.original_prompt, "nava_rewrite": job.rewrite_outcome}
         if job.latents is not None:
             print(f"wrote {save_latents(job.latents, latent, metadata)}")
         result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
@@ -151,6 +158,7 @@ def _device_dtype(args: argparse.Namespace, device: str | None = None) -> tuple[
 
 def _cmd_generate(args: argparse.Namespace) -> None:
     from .model_files import load_models
+    from .rewrite.headless import rewrite_jobs
 
     options = _options(args)
     jobs = _jobs(args)  # all inputs are checked before any model is loaded
@@ -161,6 +169,10 @@ def _cmd_generate(args: argparse.Namespace) -> None:
     from .parallel.launch import launched_runtime
 
     with launched_runtime(args, options, [bool(job.voices) for job in jobs]) as (parallel, rank_device):
+        if parallel is None:
+            rewrite_jobs(jobs, args)  # the LLM is freed before the NAVA models load
+        else:  # one rank rewrites, so that every rank samples the same prompts
+            jobs = parallel.from_first_rank(lambda: rewrite_jobs(jobs, args) or jobs)
         device, dtype = _device_dtype(args, rank_device)
         models = load_models(args.models, device=device, dtype=dtype, with_speaker=any(job.voices for job in jobs))
         run_jobs(jobs if parallel is None else parallel.my_jobs(jobs), options, models, args.audio_rate, args.tiled,
@@ -196,7 +208,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default="models", help="ComfyUI-style models/ tree holding the release files")
     parser.add_argument("--prompt", help="text prompt; speech goes in <S>...<E> spans")
-    parser.add_argument("--prompt-file", help="JSONL batch: {\"prompt\", \"image\"?, \"spk_wavs\"?, \"output\"?} per line")
+    parser.add_argument("--prompt-file",
+                        help="JSONL batch: {\"prompt\", \"image\"?, \"spk_wavs\"?, \"output\"?, \"rewrite\"?} per line")
     parser.add_argument("--image", type=Path, help="first frame (TI2AV)")
     parser.add_argument("--spk-wav", type=Path, action="append", help="reference voice, once per span in order")
     parser.add_argument("--width", type=int, default=1280)
@@ -223,6 +236,9 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="nava.mp4")
     parser.add_argument("--latents-out", help="also save the final video/audio latents to this .safetensors file "
                         "(a --prompt-file adds _NNNN per line)")
+    parser.add_argument("--rewrite", action="store_true",
+                        help="rewrite every prompt into a NAVA caption with an LLM first (a batch line may say \"rewrite\": true)")
+    add_backend_arguments(parser)
     from .parallel.launch import add_parallel_arguments
 
     add_parallel_arguments(parser)
@@ -251,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="text/image (+ voices) to video with audio")
     _add_generation_arguments(generate)
     generate.set_defaults(run=_cmd_generate)
+
+    add_rewrite_command(commands)
     return parser
 
 

@@ -122,6 +122,12 @@ class ParallelRuntime:
         """This replica's share of a batch: lines replica, replica + R, replica + 2R, ..."""
         return list(jobs[self.replica :: self.plan.replicas])
 
+    def from_first_rank(self, make: Callable[[], Item]) -> Item:
+        """make() run on global rank 0 only; its (picklable) result on every rank."""
+        box = [make() if self.rank == 0 else None]
+        dist.broadcast_object_list(box, src=0, device=self.device)
+        return box[0]
+
     def bind(self, model: Callable) -> Callable:
         """The model as the guidance passes call it: sequence-parallel inside a Ulysses group."""
         if self.sequence_parallel is None:
