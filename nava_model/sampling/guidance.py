@@ -27,7 +27,7 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -184,6 +184,19 @@ def stack_passes(
     )
 
 
+class PassSharing(Protocol):
+    """Spreads a step's passes over processes (CFG parallel, see nava_model/parallel/runtime.py)."""
+
+    def assigned(self, passes: list[Pass]) -> list[Pass]:
+        """The passes this process computes."""
+
+    def gather(
+        self, velocities: dict[Pass, dict[str, Tensor | None]], passes: list[Pass], video: Tensor | None,
+        audio: Tensor | None,
+    ) -> dict[Pass, dict[str, Tensor | None]]:
+        """The velocities of every pass, given this process's own."""
+
+
 def combine(cond: Tensor, terms: list[tuple[float, Tensor]]) -> Tensor:
     """c + Σ s·(c − x)."""
     guided = cond
@@ -238,17 +251,24 @@ def guided_velocity(
     clean_first_frame: bool = False,
     max_batch: int = 4,
     schedule: PassSchedule | None = None,
+    cfg_parallel: PassSharing | None = None,
 ) -> tuple[Tensor | None, Tensor | None]:
     """Guided velocities (video, audio) for one step; a modality passed as None stays None.
 
     `model` is called like `NavaMMDiT.forward`. `schedule` decides how many passes go in one forward (the
-    pipeline's picks them by token count and free memory); without one, `max_batch` rows per forward.
+    pipeline's picks them by token count and free memory); without one, `max_batch` rows per forward. With
+    `cfg_parallel` this process runs only its share of the passes and receives the others' velocities before
+    the combination.
     """
     if video is None and audio is None:
         raise ValueError("guided_velocity needs a video latent, an audio latent, or both")
     schedule = schedule or PassSchedule(max_rows=max_batch)
     terms = guidance_terms(scales, video is not None, audio is not None, inputs.speaker is not None)
-    velocities = run_passes(model, needed_passes(terms), video, audio, timestep, inputs, schedule, clean_first_frame)
+    passes = needed_passes(terms)
+    local = passes if cfg_parallel is None else cfg_parallel.assigned(passes)
+    velocities = run_passes(model, local, video, audio, timestep, inputs, schedule, clean_first_frame)
+    if cfg_parallel is not None:
+        velocities = cfg_parallel.gather(velocities, passes, video, audio)
     cond = velocities[COND]
     guided = {
         modality: combine(cond[modality], [(s, velocities[p][modality]) for s, p in pairs])
