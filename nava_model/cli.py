@@ -102,30 +102,37 @@ def _options(args: argparse.Namespace):
     return options
 
 
-def run_jobs(jobs: list[Job], options, models, audio_rate: int | None, tiled: bool, parallel=None) -> None:
-    """Sample, decode and write each job. With `parallel` every rank samples; the replica's leader writes."""
+def run_jobs(jobs: list[Job], options, models, audio_rate: int | None, tiled: bool, parallel=None, device=None,
+             offload: bool = False) -> None:
+    """Sample, decode and write each job. With `parallel` every rank samples; the replica's leader writes.
+    With `offload` the models wait in CPU memory and each comes to `device` only for its phase: the text
+    encoder and ReDimNet for encoding, the MMDiT for sampling, the VAEs for decoding."""
     from .audio_io import load_audio
     from .latents import save_latents
     from .media import write_audio, write_mp4
-    from .pipeline import decode, encode_conditioning, encode_first_frame, sample
+    from .offload import resident
+    from .pipeline import decode, encode_conditioning, encode_first_frame, execution_device, sample
 
+    device = torch.device(device) if device is not None else execution_device(models.mmdit)
     for job in jobs:
         started = time.perf_counter()
         voices = [load_audio(path) for path in job.voices]
-        conditioning = encode_conditioning(models.text_encoder, models.speaker_encoder, job.prompt, voices)
+        with resident([models.text_encoder.model, models.speaker_encoder], device, offload):
+            conditioning = encode_conditioning(models.text_encoder, models.speaker_encoder, job.prompt, voices)
         first_frame = None
         if job.image is not None:
             from PIL import Image
             import numpy as np
 
             image = torch.from_numpy(np.asarray(Image.open(job.image).convert("RGB"), dtype=np.float32) / 255.0)
-            first_frame = encode_first_frame(models.video_vae, image, options.width, options.height)
+            with resident([models.video_vae], device, offload):
+                first_frame = encode_first_frame(models.video_vae, image, options.width, options.height)
 
         def progress(step: int, total: int, _latent) -> None:
             print(f"\r  step {step + 1}/{total}", end="" if step + 1 < total else "\n", flush=True)
 
         shows_progress = parallel is None or parallel.rank == 0
-        with torch.no_grad():
+        with resident([models.mmdit], device, offload), torch.no_grad():
             latent = sample(models.mmdit, conditioning, options, first_frame=first_frame,
                             callback=progress if shows_progress else None, parallel=parallel)
         if parallel is not None and not parallel.is_leader:
@@ -135,7 +142,8 @@ def run_jobs(jobs: list[Job], options, models, audio_rate: int | None, tiled: bo
             metadata |= {"nava_original_prompt": job.original_prompt, "nava_rewrite": job.rewrite_outcome}
         if job.latents is not None:
             print(f"wrote {save_latents(job.latents, latent, metadata)}")
-        result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
+        with resident([models.video_vae, models.audio_vae], device, offload):
+            result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
         if result.frames is None:
             path = write_audio(job.output.with_suffix(".wav"), result.waveform, result.sample_rate, metadata)
         else:
@@ -174,10 +182,11 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         else:  # one rank rewrites, so that every rank samples the same prompts
             jobs = parallel.from_first_rank(lambda: rewrite_jobs(jobs, args) or jobs)
         device, dtype = _device_dtype(args, rank_device)
-        models = load_models(args.models, device=device, dtype=dtype, with_speaker=any(job.voices for job in jobs))
+        home = "cpu" if args.offload else device  # with --offload each model comes to the device for its phase only
+        models = load_models(args.models, device=home, dtype=dtype, with_speaker=any(job.voices for job in jobs))
         models.mmdit.compile_blocks = {None: "auto", True: "on", False: "off"}[args.compile]
         run_jobs(jobs if parallel is None else parallel.my_jobs(jobs), options, models, args.audio_rate, args.tiled,
-                 parallel)
+                 parallel, device=device, offload=args.offload)
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -234,6 +243,9 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tiled", action="store_true", help="tiled video decode (bounded memory)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="torch.compile the MMDiT blocks (default: on CUDA only; the first step compiles)")
+    parser.add_argument("--offload", action="store_true",
+                        help="keep the models in CPU memory and bring each to the GPU only for its phase "
+                             "(encoding, sampling, decoding): runs on 24-40 GB cards")
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
     parser.add_argument("--output", default="nava.mp4")
