@@ -107,7 +107,7 @@ def main() -> None:
 
     def row(name: str, seconds: float, memory: float, flops: float, baseline: float) -> list[str]:
         tflops = flops / seconds / 1e12
-        return [name, f"{seconds * 1e3:.1f}", f"{tflops:.1f}", f"{100 * tflops / peak:.0f} %" if peak else "-",
+        return [name, f"{seconds * 1e3:.1f}", f"{tflops:.3g}", f"{100 * tflops / peak:.0f} %" if peak else "-",
                 f"{memory:.2f}", f"{baseline / seconds:.2f}x"]
 
     header = ["variant", "ms", "TFLOP/s", "% of bf16 peak", "peak GiB", "speed vs eager"]
