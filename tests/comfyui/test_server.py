@@ -232,7 +232,7 @@ def test_interrupt_stops_sampling_within_one_step_and_leaves_no_file(server):
     client_id = str(uuid.uuid4())
     socket = WebSocket(server.port, client_id)
     prompt = pack_graph(prefix="interrupted/run", steps=40, width=640, height=352, seconds=2.0)
-    prompt_id = server.queue(prompt, client_id)
+    prompt_id = server.queue(prompt, client_id, preview_method="auto")  # ComfyUI's own default is no previews
     at_interrupt, last, events, previews = None, 0, [], 0
     try:
         while True:
@@ -261,6 +261,62 @@ def test_interrupt_stops_sampling_within_one_step_and_leaves_no_file(server):
     assert server.wait(prompt_id)["status"]["status_str"] == "error"
     leftovers = [p for p in (server.base / "output").rglob("*") if "interrupted" in str(p) or ".partial" in p.name]
     assert leftovers in ([], [server.base / "output" / "interrupted"]) and not any(p.is_file() for p in leftovers)
+
+
+def run_counting_previews(server, prompt: dict, **extra_data) -> tuple[list[str], int]:
+    """Queues `prompt` and reads /ws until it ends: (message types, binary preview frames)."""
+    client_id = str(uuid.uuid4())
+    socket = WebSocket(server.port, client_id)
+    events, previews = [], 0
+    try:
+        prompt_id = server.queue(prompt, client_id, **extra_data)
+        while True:
+            message = socket.message()
+            if message is None:
+                previews += 1
+                continue
+            events.append(message["type"])
+            ended = message["type"] in ("execution_success", "execution_error", "execution_interrupted")
+            if ended and message["data"].get("prompt_id") == prompt_id:
+                return events, previews
+    finally:
+        socket.close()
+
+
+def test_preview_method_none_sends_no_step_previews(server):
+    """ComfyUI's preview setting (here a prompt's own "preview_method") decides whether steps send previews."""
+    graph = pack_graph(prefix="previews/run", steps=3, seed=7)
+    events, previews = run_counting_previews(server, graph, preview_method="none")
+    assert events[-1] == "execution_success" and "progress" in events and previews == 0
+
+
+def test_preview_method_latent2rgb_sends_step_previews(server):
+    events, previews = run_counting_previews(server, pack_graph(prefix="previews/rgb", steps=3, seed=8),
+                                             preview_method="latent2rgb")
+    assert events[-1] == "execution_success" and previews >= 1
+
+
+@pytest.mark.parametrize("prefix", ["../outside", "/tmp/nava_abs", "NAVA/../../outside", ""])
+def test_a_bad_filename_prefix_is_refused_when_queued_before_anything_runs(server, prefix):
+    answer = server.refused(pack_graph(prefix=prefix))
+    (error,) = answer["node_errors"]["9"]["errors"]
+    assert error["type"] == "custom_validation_failed" and "filename_prefix" in error["details"], error
+    assert answer["node_errors"]["9"]["class_type"] == "NAVASaveAV"
+
+
+def test_a_prefix_naming_a_folder_saves_into_that_folder(server):
+    history = server.wait(server.queue(prepare(pack_graph(prefix="NAVA/", seed=5), server.base / "input"), "x"))
+    assert history["status"]["status_str"] == "success", failure(history)
+    (saved,) = saved_files(history)
+    assert saved["subfolder"] == "NAVA" and saved["filename"].startswith("nava_") and saved["filename"].endswith(".mp4")
+    assert (server.base / "output" / "NAVA" / saved["filename"]).is_file()
+
+
+def test_save_shows_one_player_cores_video_preview(server):
+    history = server.wait(server.queue(prepare(pack_graph(prefix="one/player", seed=6), server.base / "input"), "x"))
+    assert history["status"]["status_str"] == "success", failure(history)
+    (saved,) = saved_files(history)
+    assert history["outputs"]["9"] == {"images": [saved], "animated": [True]}  # no second, private player entry
 
 
 def test_comfyuis_memory_manager_holds_and_frees_every_nava_model(tmp_path):
