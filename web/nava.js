@@ -141,6 +141,22 @@ function attachSpanView(node) {
   refresh();
 }
 
+// The classic renderer draws a multiline widget as a bare text box: name each one in a band at its top.
+function labelTextBoxes(node) {
+  for (const name of ["prompt", "negative_prompt"]) {
+    const box = node.widgets?.find((w) => w.name === name)?.inputEl;
+    if (!(box instanceof HTMLTextAreaElement) || box.dataset.navaLabel) continue;
+    const label = name.replace("_", " ");
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="300" height="14"><text x="0" y="10" ` +
+      `font-family="sans-serif" font-size="10" fill="#b8b8b8">${label}</text></svg>`;
+    Object.assign(box.style, {
+      backgroundImage: `url("data:image/svg+xml,${encodeURIComponent(svg)}")`,
+      backgroundRepeat: "no-repeat", backgroundPosition: "6px 3px", paddingTop: "16px",
+    });
+    box.dataset.navaLabel = label;
+  }
+}
+
 let lastWarning = { detail: "", at: 0 };
 
 function warnBeforeQueue(node, problems) {
@@ -189,7 +205,8 @@ function showModeWidgets(node) {
   let changed = false;
   for (const widget of node.widgets ?? []) {
     if (!VIDEO_ONLY_WIDGETS.includes(widget.name) || !!widget.hidden === audioOnly) continue;
-    widget.hidden = audioOnly;
+    widget.hidden = audioOnly; // the classic renderer
+    (widget.options ??= {}).hidden = audioOnly; // the Vue node renderer reads the option
     changed = true;
   }
   if (!changed) return;
@@ -226,6 +243,7 @@ registerOnce({
       nodeType.prototype.onNodeCreated = function (...args) {
         const result = created?.apply(this, args);
         attachSpanView(this);
+        labelTextBoxes(this);
         return result;
       };
       const connections = nodeType.prototype.onConnectionsChange;

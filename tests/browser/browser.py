@@ -117,9 +117,11 @@ def is_link(value) -> bool:
 
 # What a fresh user folder makes the front-end itself ask for in vain (no custom CSS, no saved workflows, ...)
 FRESH_USER_404 = re.compile(r"/user\.css$|/favicon\.ico$|/api/userdata[/?]")
-# Errors the front-end logs by itself, with no custom node pack installed (checked on a bare ComfyUI):
-# frontend 1.49 (ComfyUI 0.33) touches its graph once before setup finishes.
-FRONTEND_OWN_ERRORS = ("ComfyApp graph accessed before initialization",)
+# Errors the front-end logs by itself, with no custom node pack involved: frontend 1.49 (ComfyUI 0.33) touches its
+# graph once before setup finishes, and its missing-models panel asks huggingface.co for file sizes, which
+# ComfyUI's own Content-Security-Policy blocks.
+FRONTEND_OWN_ERRORS = ("ComfyApp graph accessed before initialization", "violates the document's Content Security",
+                       "violates the following Content Security Policy")
 
 
 def console_errors(console: list[dict]) -> list[dict]:

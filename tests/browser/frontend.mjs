@@ -4,7 +4,7 @@
 //   NODE_PATH=<node_modules with playwright-core> node frontend.mjs SERVER_URL JOB.json RESULT.json
 //
 // JOB.json: {"settings": {id: value}, "build": {name: spec}, "load": {name: ui_workflow}, "probe": {...}, "queue": {...},
-// "open": {name: {workflow, screenshot}}, "thumbnails": {name: png path}, "screenshot": path} (each optional; see the
+// "open": {name: {workflow, screenshot}}, "thumbnails": {name: {path, caption}}, "screenshot": path} (each optional; see the
 // functions below). RESULT.json: {"built": {name: {ui, api}}, "loaded": {name: {api, views}}, "probe": {...},
 // "queued": {...}, "opened": {name: {...}}, "console": [{type, text, url}]}.
 // CHROMIUM names the browser (default /usr/bin/chromium).
@@ -35,7 +35,8 @@ try {
     null, { timeout: 120000 },
   );
 
-  await page.evaluate(`window.navaUntil = ${until.toString()}; window.navaPlay = ${playMedia.toString()}`);
+  await page.evaluate(`window.navaUntil = ${until.toString()}; window.navaPlay = ${playMedia.toString()};
+    window.navaLegibleWidth = ${legibleWidth.toString()}; window.navaContrast = ${contrastOf.toString()}`);
   await page.evaluate(async (settings) => {
     for (const [id, value] of Object.entries(settings)) await window.comfyAPI.app.app.extensionManager.setting.set(id, value);
   }, job.settings ?? {});
@@ -53,25 +54,39 @@ try {
     result.opened[name].drawn = await page.evaluate(drawnTexts);
     if (screenshot) await page.screenshot({ path: screenshot });
   }
+  if (job.runTwice) result.ranTwice = await page.evaluate(runTwice, job.runTwice);
   if (job.probe) result.probe = await page.evaluate(probeExtension, job.probe);
   if (job.queue) result.queued = await page.evaluate(queueAndPlay, job.queue);
-  for (const [name, path] of Object.entries(job.thumbnails ?? {})) {
-    // the template browser's picture of a workflow: the whole graph fitted into the canvas area, as a PNG
-    await page.evaluate(async ({ workflow, area }) => {
+  for (const [name, { path, caption }] of Object.entries(job.thumbnails ?? {})) {
+    // the template browser's picture of a workflow: the whole graph fitted into the canvas area under a caption
+    // naming what the template makes, as a PNG
+    await page.evaluate(async ({ workflow, area, caption }) => {
       const app = window.comfyAPI.app.app;
       await app.loadGraphData(structuredClone(workflow), true, false);
       const title = window.LiteGraph.NODE_TITLE_HEIGHT;
+      const band = area.height * 0.28;
       const boxes = app.graph.nodes.map((n) => [n.pos[0], n.pos[1] - title, n.pos[0] + n.size[0], n.pos[1] + n.size[1]]);
       const [left, top] = [0, 1].map((i) => Math.min(...boxes.map((b) => b[i])));
       const [right, bottom] = [2, 3].map((i) => Math.max(...boxes.map((b) => b[i])));
-      const scale = Math.min(area.width / (right - left), area.height / (bottom - top));
+      const scale = Math.min(area.width / (right - left), (area.height - band) / (bottom - top));
       const ds = app.canvas.ds;
       ds.scale = scale;
-      ds.offset = [area.x / scale - left + (area.width / scale - (right - left)) / 2, area.y / scale - top];
+      ds.offset = [area.x / scale - left + (area.width / scale - (right - left)) / 2, (area.y + band) / scale - top];
       app.canvas.setDirty(true, true);
-    }, { workflow: result.built[name]?.ui ?? job.load[name], area: THUMBNAIL_AREA });
+      const label = document.createElement("div");
+      label.id = "nava-thumbnail-caption";
+      Object.assign(label.style, {
+        position: "fixed", left: `${area.x}px`, top: `${area.y}px`, width: `${area.width}px`, height: `${band}px`,
+        display: "flex", alignItems: "center", justifyContent: "center", zIndex: 10000, background: "#1d2733",
+        color: "#f2f2f2", font: "bold 96px sans-serif", letterSpacing: "1px",
+      });
+      label.textContent = caption;
+      document.getElementById("nava-thumbnail-caption")?.remove();
+      document.body.append(label);
+    }, { workflow: result.built[name]?.ui ?? job.load[name], area: THUMBNAIL_AREA, caption });
     await page.waitForTimeout(1500);
     await page.screenshot({ path, clip: THUMBNAIL_AREA });
+    await page.evaluate(() => document.getElementById("nava-thumbnail-caption")?.remove());
   }
   if (job.screenshot) await page.screenshot({ path: job.screenshot });
 } finally {
@@ -117,15 +132,15 @@ async function buildWorkflow(spec) {
   const title = LiteGraph.NODE_TITLE_HEIGHT;
   let x = 0;
   for (const col of [...new Set(spec.nodes.map((n) => n.col))].sort((a, b) => a - b)) {
-    let y = 0, width = 0;
-    for (const n of spec.nodes.filter((m) => m.col === col)) {
+    const column = spec.nodes.filter((m) => m.col === col);
+    const width = Math.max(...column.map((n) => Math.max(n.minSize?.[0] ?? 0, byId[n.id].computeSize()[0],
+      window.navaLegibleWidth(byId[n.id]))));
+    let y = 0;
+    for (const n of column) {
       const node = byId[n.id];
-      const [minW, minH] = n.minSize ?? [0, 0];
-      const size = node.computeSize();
-      node.setSize([Math.max(minW, size[0], legibleWidth(node)), Math.max(minH, size[1])]);
+      node.setSize([width, Math.max(n.minSize?.[1] ?? 0, node.computeSize()[1])]);
       node.pos = [x, y + title];
       y += title + node.size[1] + gapY;
-      width = Math.max(width, node.size[0]);
     }
     x += width + gapX;
   }
@@ -173,7 +188,7 @@ async function openTemplate({ name, workflow }) {
     out.noteText = [...document.querySelectorAll("[data-node-id]")]
       .filter((el) => app.graph.getNodeById(Number(el.dataset.nodeId))?.type === "MarkdownNote")
       .flatMap((el) => [...el.querySelectorAll("code, strong, p, li, td, th, h2")])
-      .map((el) => ({ tag: el.tagName, text: el.textContent.slice(0, 60), contrast: contrastOf(el) }));
+      .map((el) => ({ tag: el.tagName, text: el.textContent.slice(0, 60), contrast: window.navaContrast(el) }));
   }
   return out;
 }
@@ -244,6 +259,11 @@ async function probeExtension(probe) {
     widget.inputEl.dispatchEvent(new Event("input"));
   };
   out.widgetNames = node.widgets.map((w) => w.name);
+  out.textBoxLabels = ["prompt", "negative_prompt"].map((name) => {
+    const box = node.widgets.find((w) => w.name === name).inputEl;
+    const style = getComputedStyle(box);
+    return { label: box.dataset.navaLabel ?? null, image: style.backgroundImage.length > 10, padTop: parseFloat(style.paddingTop) };
+  });
   for (const [label, text] of Object.entries(probe.prompts ?? {})) {
     setPrompt(text);
     out[label] = state();
@@ -310,13 +330,37 @@ async function queueAndPlay({ workflow, overrides, timeoutMs }) {
   await app.queuePrompt(0, 1);
   const end = await ended;
   const out = { end: end.type, error: end.type === "execution_error" ? end.detail : null };
+  // every player on screen once the front-end has shown the result (one expected: the front-end's own)
+  const players = () => [...document.querySelectorAll("video, audio")].filter((m) => m.getBoundingClientRect().height > 0);
+  await window.navaUntil(() => players().length > 0, 10000);
+  await window.navaUntil(() => false, 1000); // a second player would appear by now
   const save = app.graph.nodes.find((n) => n.type === "NAVASaveAV");
-  await window.navaUntil(() => save.widgets.some((w) => w.name === "nava_player"), 5000);
   out.saveWidgets = save.widgets.map((w) => w.name);
-  out.videosOnNode = save.widgets.filter((w) => w.element).map((w) => w.element.querySelectorAll("video").length);
-  const media = save.widgets.find((w) => w.name === "nava_player")?.element.querySelector("video, audio");
+  out.players = players().map((m) => ({ tag: m.tagName, src: m.getAttribute("src") ?? m.currentSrc }));
+  const media = players()[0];
   if (media) out.player = await window.navaPlay(media);
   return out;
+}
+
+// Presses Run twice on a workflow with the POST replaced by a stub; returns each prompt's NAVA Sampler seed.
+async function runTwice(workflow) {
+  const app = window.comfyAPI.app.app;
+  const api = window.comfyAPI.api.api;
+  await app.loadGraphData(structuredClone(workflow), true, false);
+  const post = api.queuePrompt;
+  const seeds = [];
+  api.queuePrompt = async (number, prompt) => {
+    const sampler = Object.values(prompt.output).find((n) => n.class_type === "NAVASampler");
+    seeds.push(sampler.inputs.seed);
+    return { prompt_id: `probe${seeds.length}`, node_errors: {} };
+  };
+  try {
+    await app.queuePrompt(0, 1);
+    await app.queuePrompt(0, 1);
+  } finally {
+    api.queuePrompt = post;
+  }
+  return { seeds };
 }
 
 // Waits for the media's metadata, plays it for a moment, and reports what a person would see and hear.

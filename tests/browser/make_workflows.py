@@ -61,25 +61,29 @@ LOADERS = {
 }
 LOADER_IDS = {"mmdit": 1, "video_vae": 2, "audio_vae": 3, "text_encoder": 4, "speaker_encoder": 5}
 PROMPT, SAMPLER, DECODE, SAVE, NOTE = 10, 11, 12, 13, 20
-# Columns, read left to right: what is loaded, what is asked, sampling, decoding, the saved file.
-COLUMN = {"loaders": 0, "note": 0, "prompt": 1, "inputs": 1, "sampler": 2, "decode": 3, "save": 4}
+# Columns, read left to right: what is loaded (models, first frame, voices), the prompt, sampling, decoding with
+# the note below it, the saved file.
+COLUMN = {"loaders": 0, "inputs": 0, "prompt": 1, "sampler": 2, "decode": 3, "note": 3, "save": 4}
 
 
 def note(title: str, models: list[str], extra: str) -> dict:
+    # Bold, not `code`: the Vue node renderer draws code spans in a colour that can hardly be read on a note.
     rows = "\n".join(
-        f"| [{MODELS[m]['name']}]({MODELS[m]['url']}) | `models/{MODELS[m]['directory']}/` |" for m in models
+        f"| [{MODELS[m]['name']}]({MODELS[m]['url']}) | **models/{MODELS[m]['directory']}/** |" for m in models
     )
     renamed = (
-        "\n\nThe ReDimNet file downloads as `M-vb2+vox2+cnc-ft_mix.pt`: save it as `ReDimNet-M-vb2+vox2+cnc-ft_mix.pt`."
+        "\n\nThe ReDimNet file downloads as **M-vb2+vox2+cnc-ft_mix.pt**: save it as "
+        "**ReDimNet-M-vb2+vox2+cnc-ft_mix.pt**."
         if "speaker_encoder" in models else ""
     )
     text = (
         f"## NAVA: {title}\n\n{extra}\n\n| file | put it in |\n|---|---|\n{rows}{renamed}\n\n"
-        "Settings are NAVA's defaults: 1280x704, 6 s at 24 fps, 50 UniPC steps, guidance 3/2/3/2/3, seed 42. "
-        "Fewer steps or a smaller size run faster at lower quality.\n\n"
-        "Speech goes between `<S>` and `<E>`; `voice_1` speaks the first span, `voice_2` the second, and so on."
+        "Settings are NAVA's defaults: 1280x704, 6 s at 24 fps, 50 UniPC steps, guidance 3/2/3/2/3; the seed "
+        "changes after every Run. Fewer steps or a smaller size run faster at lower quality.\n\n"
+        "Speech goes between **&lt;S&gt;** and **&lt;E&gt;**; voice_1 speaks the first span, voice_2 the second, "
+        "and so on."
     )
-    return {"id": NOTE, "type": "MarkdownNote", "col": COLUMN["note"], "minSize": [0, 440], "widgets": {"text": text}}
+    return {"id": NOTE, "type": "MarkdownNote", "col": COLUMN["note"], "minSize": [340, 540], "widgets": {"text": text}}
 
 
 def loaders(models: list[str]) -> list[dict]:
@@ -97,9 +101,9 @@ def graph(title: str, text: str, *, prompt: str, models: list[str], mode: str = 
           voices: tuple[str, ...] = (), prefix: str) -> dict:
     """One NAVA graph: loaders, optional first frame and voices, prompt, sampler, decode, save."""
     video = mode != "audio only"
-    nodes = [*loaders(models), note(title, models, text)]
+    nodes = loaders(models)
     links = [[LOADER_IDS["text_encoder"], "text_encoder", PROMPT, "text_encoder"]]
-    nodes.append({"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "col": COLUMN["prompt"], "minSize": [420, 440],
+    nodes.append({"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "col": COLUMN["prompt"], "minSize": [400, 440],
                   "widgets": {"prompt": prompt}})
     if "speaker_encoder" in models:
         links.append([LOADER_IDS["speaker_encoder"], "speaker_encoder", PROMPT, "speaker_encoder"])
@@ -114,7 +118,8 @@ def graph(title: str, text: str, *, prompt: str, models: list[str], mode: str = 
         {"id": SAMPLER, "type": "NAVASampler", "col": COLUMN["sampler"],
          "widgets": {"mode": mode, "seed": 42, "control_after_generate": "randomize"}},
         {"id": DECODE, "type": "NAVADecodeAV", "col": COLUMN["decode"]},
-        {"id": SAVE, "type": "NAVASaveAV", "col": COLUMN["save"], "minSize": [360, 360 if video else 160],
+        note(title, models, text),
+        {"id": SAVE, "type": "NAVASaveAV", "col": COLUMN["save"], "minSize": [340, 360 if video else 160],
          "widgets": {"filename_prefix": prefix}},
     ]
     links += [
@@ -170,6 +175,15 @@ SPECS = {
 }
 
 
+# What each template makes, written across the top of its thumbnail in the template browser
+CAPTIONS = {
+    "nava_text_to_av": "text → video + sound",
+    "nava_image_to_av": "image → video + sound",
+    "nava_dialogue_three_voices": "3 voices → dialogue",
+    "nava_audio_only": "text → sound only",
+}
+
+
 def finish(name: str, ui: dict) -> dict:
     """Stable id, and no saved view: both front-ends then fit the whole graph into the window when it opens."""
     ui["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyui-nava/workflows/{name}"))
@@ -192,10 +206,11 @@ def main() -> None:
         base = Path(tmp)
         server = start_ui_server(base / "comfyui")
         try:
-            thumbnails = {name: str(base / f"{name}.png") for name in SPECS}
-            result = run_frontend(server, {"build": SPECS, "thumbnails": thumbnails}, base)
-            for name, path in thumbnails.items():
-                save_thumbnail(Path(path), WORKFLOWS / f"{name}.jpg")
+            thumbnails = {name: {"path": str(base / f"{name}.png"), "caption": CAPTIONS[name]} for name in SPECS}
+            job = {"settings": {"Comfy.VueNodes.Enabled": False}, "build": SPECS, "thumbnails": thumbnails}
+            result = run_frontend(server, job, base)
+            for name, thumbnail in thumbnails.items():
+                save_thumbnail(Path(thumbnail["path"]), WORKFLOWS / f"{name}.jpg")
         finally:
             server.process.terminate()
             server.process.wait(30)
