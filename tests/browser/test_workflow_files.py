@@ -68,6 +68,20 @@ def test_note_uses_no_code_spans(name):
     assert "`" not in note["widgets_values"][0]
 
 
+def test_readme_tells_headless_users_what_the_api_files_cost_and_how_to_shrink_them():
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    note = readme[readme.index("**Headless runs get NAVA's real settings.**"):]
+    for api in API.values():
+        (sampler,) = [n["inputs"] for n in api.values() if n["class_type"] == "NAVASampler"]
+        assert f"{sampler['width']}×{sampler['height']}, {sampler['seconds']:g} s, {sampler['steps']} steps" in note
+    assert re.search(r"about \d+ min \(\d+ s a step, \d+ s to decode", note)  # measured, with its command
+    overrides = re.search(r'sampler\["inputs"\]\.update\((.*)\)', note).group(1)
+    keys = dict(item.split("=") for item in overrides.replace(" ", "").split(","))
+    assert all(set(keys) <= set(n["inputs"]) for api in API.values() for n in api.values() if n["class_type"] == "NAVASampler")
+
+
 def test_api_copies_hold_only_what_the_server_reads():
     # 1.35's LoadAudio sent a display-only "audioUI" value; 1.49 does not: neither is kept
     assert all("audioUI" not in node["inputs"] for api in API.values() for node in api.values())
