@@ -181,6 +181,7 @@ CAPTIONS = {
     "nava_image_to_av": "image → video + sound",
     "nava_dialogue_three_voices": "3 voices → dialogue",
     "nava_audio_only": "text → sound only",
+    "nava_rewrite_text_to_av": "idea → rewrite → video",
 }
 
 
@@ -198,16 +199,19 @@ def save_thumbnail(screenshot: Path, target: Path) -> None:
         image.convert("RGB").resize((600, 360), Image.LANCZOS).save(target, quality=80, optimize=True)
 
 
-def main() -> None:
+def main(specs: dict = SPECS, prepare=None) -> None:
+    """Build `specs` in the front-end and write them; `prepare(server)` runs first (e.g. to add model files)."""
     reason = missing_tools()
     if reason:
         sys.exit(reason)
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         server = start_ui_server(base / "comfyui")
+        if prepare:
+            prepare(server)
         try:
-            thumbnails = {name: {"path": str(base / f"{name}.png"), "caption": CAPTIONS[name]} for name in SPECS}
-            job = {"settings": {"Comfy.VueNodes.Enabled": False}, "build": SPECS, "thumbnails": thumbnails}
+            thumbnails = {name: {"path": str(base / f"{name}.png"), "caption": CAPTIONS[name]} for name in specs}
+            job = {"settings": {"Comfy.VueNodes.Enabled": False}, "build": specs, "thumbnails": thumbnails}
             result = run_frontend(server, job, base)
             for name, thumbnail in thumbnails.items():
                 save_thumbnail(Path(thumbnail["path"]), WORKFLOWS / f"{name}.jpg")
