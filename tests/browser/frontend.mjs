@@ -128,7 +128,7 @@ async function buildWorkflow(spec) {
     if (to.findInputSlot(input) < 0) throw new Error(`${to.type} has no input ${input}`);
     if (!from.connect(slot, to, input)) throw new Error(`cannot link ${from.type}.${output} -> ${to.type}.${input}`);
   }
-  const [gapX, gapY] = spec.gap ?? [50, 30];
+  const [gapX, gapY] = spec.gap ?? [20, 16];
   const title = LiteGraph.NODE_TITLE_HEIGHT;
   let x = 0;
   for (const col of [...new Set(spec.nodes.map((n) => n.col))].sort((a, b) => a - b)) {
@@ -260,9 +260,9 @@ async function probeExtension(probe) {
   };
   out.widgetNames = node.widgets.map((w) => w.name);
   out.textBoxLabels = ["prompt", "negative_prompt"].map((name) => {
-    const box = node.widgets.find((w) => w.name === name).inputEl;
-    const style = getComputedStyle(box);
-    return { label: box.dataset.navaLabel ?? null, image: style.backgroundImage.length > 10, padTop: parseFloat(style.paddingTop) };
+    const box = node.widgets.find((w) => w.name === name).inputEl; // its own style: it may not be on screen yet
+    return { label: box.dataset.navaLabel ?? null, image: box.style.backgroundImage.includes("svg"),
+      padTop: parseFloat(box.style.paddingTop) };
   });
   for (const [label, text] of Object.entries(probe.prompts ?? {})) {
     setPrompt(text);

@@ -61,9 +61,10 @@ LOADERS = {
 }
 LOADER_IDS = {"mmdit": 1, "video_vae": 2, "audio_vae": 3, "text_encoder": 4, "speaker_encoder": 5}
 PROMPT, SAMPLER, DECODE, SAVE, NOTE = 10, 11, 12, 13, 20
-# Columns, read left to right: what is loaded (models, first frame, voices), the prompt, sampling, decoding with
-# the note below it, the saved file.
-COLUMN = {"loaders": 0, "inputs": 0, "prompt": 1, "sampler": 2, "decode": 3, "note": 3, "save": 4}
+# Columns, read left to right: the models the prompt needs and its inputs (first frame, voices); the prompt with
+# the VAEs below it (they feed the sampler and the decoder); sampling; decoding with the note below; the saved file.
+COLUMN = {"loaders": 0, "inputs": 0, "prompt": 1, "vaes": 1, "sampler": 2, "decode": 3, "note": 3, "save": 4}
+VAES = ("video_vae", "audio_vae")
 
 
 def note(title: str, models: list[str], extra: str) -> dict:
@@ -83,15 +84,15 @@ def note(title: str, models: list[str], extra: str) -> dict:
         "Speech goes between **&lt;S&gt;** and **&lt;E&gt;**; voice_1 speaks the first span, voice_2 the second, "
         "and so on."
     )
-    return {"id": NOTE, "type": "MarkdownNote", "col": COLUMN["note"], "minSize": [340, 540], "widgets": {"text": text}}
+    return {"id": NOTE, "type": "MarkdownNote", "col": COLUMN["note"], "minSize": [300, 560], "widgets": {"text": text}}
 
 
 def loaders(models: list[str]) -> list[dict]:
     nodes = []
-    for row, model in enumerate(models):
+    for model in models:
         node_type, widget, _ = LOADERS[model]
         nodes.append({
-            "id": LOADER_IDS[model], "type": node_type, "col": COLUMN["loaders"],
+            "id": LOADER_IDS[model], "type": node_type, "col": COLUMN["vaes" if model in VAES else "loaders"],
             "widgets": {widget: MODELS[model]["name"]}, "models": [MODELS[model]],
         })
     return nodes
@@ -101,10 +102,12 @@ def graph(title: str, text: str, *, prompt: str, models: list[str], mode: str = 
           voices: tuple[str, ...] = (), prefix: str) -> dict:
     """One NAVA graph: loaders, optional first frame and voices, prompt, sampler, decode, save."""
     video = mode != "audio only"
-    nodes = loaders(models)
     links = [[LOADER_IDS["text_encoder"], "text_encoder", PROMPT, "text_encoder"]]
-    nodes.append({"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "col": COLUMN["prompt"], "minSize": [400, 440],
-                  "widgets": {"prompt": prompt}})
+    nodes = [
+        {"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "col": COLUMN["prompt"], "minSize": [340, 440],
+         "widgets": {"prompt": prompt}},
+        *loaders(models),  # a column is stacked in list order: the prompt above the VAEs
+    ]
     if "speaker_encoder" in models:
         links.append([LOADER_IDS["speaker_encoder"], "speaker_encoder", PROMPT, "speaker_encoder"])
     for i, name in enumerate(voices, start=1):
@@ -119,7 +122,7 @@ def graph(title: str, text: str, *, prompt: str, models: list[str], mode: str = 
          "widgets": {"mode": mode, "seed": 42, "control_after_generate": "randomize"}},
         {"id": DECODE, "type": "NAVADecodeAV", "col": COLUMN["decode"]},
         note(title, models, text),
-        {"id": SAVE, "type": "NAVASaveAV", "col": COLUMN["save"], "minSize": [340, 360 if video else 160],
+        {"id": SAVE, "type": "NAVASaveAV", "col": COLUMN["save"], "minSize": [300, 340 if video else 160],
          "widgets": {"filename_prefix": prefix}},
     ]
     links += [

@@ -76,7 +76,7 @@ def test_readme_tells_headless_users_what_the_api_files_cost_and_how_to_shrink_t
     for api in API.values():
         (sampler,) = [n["inputs"] for n in api.values() if n["class_type"] == "NAVASampler"]
         assert f"{sampler['width']}×{sampler['height']}, {sampler['seconds']:g} s, {sampler['steps']} steps" in note
-    assert re.search(r"about \d+ min \(\d+ s a step, \d+ s to decode", note)  # measured, with its command
+    assert re.search(r"about \d+ min \(\d+ s a step,\s+\d+ s to decode", note)  # measured, with its command
     overrides = re.search(r'sampler\["inputs"\]\.update\((.*)\)', note).group(1)
     keys = dict(item.split("=") for item in overrides.replace(" ", "").split(","))
     assert all(set(keys) <= set(n["inputs"]) for api in API.values() for n in api.values() if n["class_type"] == "NAVASampler")
