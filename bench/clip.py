@@ -26,7 +26,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import (  # noqa: E402
-    add_device_arguments, device_and_dtype, machine, memory_label, note, peak_memory_gib, print_table, randomize, reset_peak_memory, synchronize,
+    add_clip_arguments, add_device_arguments, device_and_dtype, machine, memory_label, note, peak_memory_gib, print_table, randomize, reset_peak_memory, synchronize,
 )
 
 from nava_model.model_files import NavaModels, load_models  # noqa: E402
@@ -70,9 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="the make-tiny models, 64x64, 2 steps (a CPU smoke run)")
     add_device_arguments(parser)
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=704)
-    parser.add_argument("--seconds", type=float, default=6.0)
+    add_clip_arguments(parser)
     parser.add_argument("--steps", type=int, default=50, help="steps to sample (the projection is for 50)")
     parser.add_argument("--offload", action="store_true", help="each model on the GPU only while it computes")
     parser.add_argument("--memory-cap-gb", type=float, default=None, help="cap this process's GPU memory")

@@ -21,6 +21,13 @@ def add_device_arguments(parser) -> None:
     parser.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: bf16 on GPU, fp32 on CPU")
 
 
+def add_clip_arguments(parser) -> None:
+    """The clip size, NAVA's default 1280x704, 6 s."""
+    parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--height", type=int, default=704)
+    parser.add_argument("--seconds", type=float, default=6.0)
+
+
 def device_and_dtype(args) -> tuple[torch.device, torch.dtype]:
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     return device, DTYPES[args.dtype or ("bf16" if device.type == "cuda" else "fp32")]

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import (  # noqa: E402
-    add_device_arguments, bf16_peak_tflops, device_and_dtype, machine, memory_label, note, print_table, randomize, timed,
+    add_clip_arguments, add_device_arguments, bf16_peak_tflops, device_and_dtype, machine, memory_label, note, print_table, randomize, timed,
 )
 
 from nava_model.config import NavaConfig, get_preset  # noqa: E402
@@ -85,9 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="reduced width and a small clip (a CPU smoke run)")
     add_device_arguments(parser)
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=704)
-    parser.add_argument("--seconds", type=float, default=6.0)
+    add_clip_arguments(parser)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-model", action="store_true", help="only the block")
     parser.add_argument("--out", type=Path, default=None, help="append the tables to this Markdown file")
