@@ -68,8 +68,8 @@ def load_models(models_dir: str | Path, device: str = "cpu", dtype: torch.dtype 
     from .mmdit.loader import load_nava_mmdit
     from .speaker.redimnet import load_redimnet
     from .text.umt5 import load_umt5
-    from .vae.ltx_audio import load_ltx_audio_vae
-    from .vae.wan22 import load_wan22_vae
+    from .vae.ltx_audio.model import load_ltx_audio_vae
+    from .vae.wan22.model import load_wan22_vae
 
     components = ["mmdit", "video_vae", "audio_vae", "text_encoder"] + (["speaker_encoder"] if with_speaker else [])
     paths = {name: require_model_file(models_dir, name) for name in components}

@@ -12,8 +12,8 @@ def make_tiny_models(models_dir: str | Path, seed: int = 0) -> dict[str, Path]:
     from .mmdit.loader import write_tiny_mmdit
     from .speaker.redimnet import write_tiny_redimnet
     from .text.umt5 import write_tiny_umt5
-    from .vae.ltx_audio import write_tiny_ltx_audio_vae
-    from .vae.wan22 import write_tiny_wan22_vae
+    from .vae.ltx_audio.model import write_tiny_ltx_audio_vae
+    from .vae.wan22.model import write_tiny_wan22_vae
 
     writers = {
         "mmdit": write_tiny_mmdit,

@@ -16,8 +16,8 @@ from nava_model.checkpoints import inspect_checkpoint
 from nava_model.mmdit.loader import load_nava_mmdit
 from nava_model.speaker.redimnet import load_redimnet
 from nava_model.text.umt5 import load_umt5
-from nava_model.vae.ltx_audio import load_ltx_audio_vae
-from nava_model.vae.wan22 import load_wan22_vae
+from nava_model.vae.ltx_audio.model import load_ltx_audio_vae
+from nava_model.vae.wan22.model import load_wan22_vae
 
 from .memory import ModelHandle, mmdit_dtypes, working_dtype, wrap
 

@@ -13,8 +13,8 @@ from safetensors.torch import save_file
 
 from nava_model import dsp
 from nava_model.checkpoints import CheckpointError
-from nava_model.vae import ltx_audio
-from nava_model.vae.ltx_audio import (
+from nava_model.vae.ltx_audio import model as ltx_audio
+from nava_model.vae.ltx_audio.model import (
     LTX20_VOCODER,
     LTX23_VOCODER,
     TINY_VAE,
@@ -25,9 +25,9 @@ from nava_model.vae.ltx_audio import (
     seeded_state_dict,
     write_tiny_ltx_audio_vae,
 )
-from nava_model.vae.ltx_audio_checkpoint import VocoderSpec, file_name
-from nava_model.vae.ltx_audio_nets import AudioVaeConfig
-from nava_model.vae.vocoder import GeneratorConfig, HiFiGANVocoder, VocoderWithBWE
+from nava_model.vae.ltx_audio.file_layout import VocoderSpec, file_name
+from nava_model.vae.ltx_audio.autoencoder import AudioVaeConfig
+from nava_model.vae.ltx_audio.vocoder import GeneratorConfig, HiFiGANVocoder, VocoderWithBWE
 
 
 @pytest.fixture(scope="module")

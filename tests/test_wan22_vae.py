@@ -14,8 +14,8 @@ from safetensors.torch import load_file, save_file
 
 from nava_model.checkpoints import CheckpointError
 from nava_model.random_init import random_state_dict
-from nava_model.vae import wan22
-from nava_model.vae.wan22 import (
+from nava_model.vae.wan22 import model as wan22
+from nava_model.vae.wan22.model import (
     TINY_CONFIG,
     VideoSizeError,
     Wan22VAE,
@@ -25,8 +25,8 @@ from nava_model.vae.wan22 import (
     official_shapes,
     write_tiny_wan22_vae,
 )
-from nava_model.vae.wan22_keys import diffusers_name
-from nava_model.vae.wan22_tiling import Tiling, run_tiled
+from nava_model.vae.wan22.keys import diffusers_name
+from nava_model.vae.wan22.tiling import Tiling, run_tiled
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PARITY_TOLERANCE = 1e-4  # max |ours - reference| / max |reference|, fp32

@@ -16,12 +16,12 @@ import torch
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from ..checkpoints import WAN22_VAE, CheckpointError, inspect_checkpoint, read_state_dict, require_kind
-from ..random_init import random_state_dict, state_dict_shapes
-from .wan22_keys import diffusers_name, is_diffusers_layout
-from .wan22_layers import FrameCache, Head, Middle, conv3d, causal_conv3d, patchify, unpatchify
-from .wan22_resample import DownStage, UpStage
-from .wan22_tiling import Tiling, run_tiled, tile_grid
+from ...checkpoints import WAN22_VAE, CheckpointError, inspect_checkpoint, read_state_dict, require_kind
+from ...random_init import random_state_dict, state_dict_shapes
+from .keys import diffusers_name, is_diffusers_layout
+from .layers import FrameCache, Head, Middle, conv3d, causal_conv3d, patchify, unpatchify
+from .resample import DownStage, UpStage
+from .tiling import Tiling, run_tiled, tile_grid
 
 logger = logging.getLogger("nava")
 

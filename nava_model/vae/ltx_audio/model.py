@@ -22,9 +22,9 @@ from torch import Tensor, nn
 from nava_model import dsp
 from nava_model.checkpoints import LTX_AUDIO_VAE, LTX_FULL, CheckpointError, inspect_checkpoint, require_kind
 from nava_model.random_init import random_state_dict
-from nava_model.vae.ltx_audio_checkpoint import STATISTICS, VocoderSpec, configs, file_name, internal_names, read_tensors
-from nava_model.vae.ltx_audio_nets import AudioDecoder, AudioEncoder, AudioVaeConfig
-from nava_model.vae.vocoder import BandwidthConfig, GeneratorConfig, HiFiGANVocoder, VocoderWithBWE
+from nava_model.vae.ltx_audio.file_layout import STATISTICS, VocoderSpec, configs, file_name, internal_names, read_tensors
+from nava_model.vae.ltx_audio.autoencoder import AudioDecoder, AudioEncoder, AudioVaeConfig
+from nava_model.vae.ltx_audio.vocoder import BandwidthConfig, GeneratorConfig, HiFiGANVocoder, VocoderWithBWE
 
 logger = logging.getLogger("nava")
 

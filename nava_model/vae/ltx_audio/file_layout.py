@@ -17,8 +17,8 @@ import torch
 from safetensors import safe_open
 
 from nava_model.checkpoints import TORCH_SUFFIXES, CheckpointError, CheckpointInfo, metadata_json, read_state_dict
-from nava_model.vae.ltx_audio_nets import AudioVaeConfig
-from nava_model.vae.vocoder import BandwidthConfig, GeneratorConfig
+from nava_model.vae.ltx_audio.autoencoder import AudioVaeConfig
+from nava_model.vae.ltx_audio.vocoder import BandwidthConfig, GeneratorConfig
 
 VAE_PARTS = ("encoder.", "decoder.")
 STATISTICS = ("per_channel_statistics.mean-of-means", "per_channel_statistics.std-of-means")
