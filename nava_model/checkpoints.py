@@ -1,8 +1,8 @@
-"""Safe checkpoint reading and "what is this file?" detection shared by every loader.
+"""Safe checkpoint reading shared by every loader.
 
 Only safetensors or `torch.load(weights_only=True)` are ever used. `inspect_checkpoint` reads the
 key names, shapes and dtypes without loading tensor data, so a loader can refuse a wrong file
-before it allocates anything, with a message that names the loader and folder the file belongs to.
+(see `components.require_component`) before it allocates anything.
 """
 
 from __future__ import annotations
@@ -17,29 +17,12 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+# Wrappers some exports put around a model's own keys (NAVA.safetensors stores its MMDiT under `backbone.`).
+WRAPPER_PREFIXES = ("transformer.", "backbone.")
 
 
 class CheckpointError(ValueError):
     """A model file that cannot be used by the loader it was given to."""
-
-
-@dataclass(frozen=True)
-class ComponentKind:
-    name: str  # what the file looks like, in words
-    loader: str  # the node / function that loads it
-    folder: str  # where it goes in a ComfyUI models/ tree
-
-
-NAVA_MMDIT = ComponentKind("a NAVA MMDiT checkpoint", "NAVA MMDiT Loader", "models/nava")
-WAN22_DIT = ComponentKind("a Wan2.2-TI2V-5B DiT", "NAVA MMDiT Loader (as a video warm start)", "models/diffusion_models")
-WAN21_DIT = ComponentKind("a Wan 2.1 / Wan2.2-14B DiT (16 latent channels)", "ComfyUI's Load Diffusion Model", "models/diffusion_models")
-WAN22_VAE = ComponentKind("the Wan2.2 video VAE", "NAVA Wan2.2 VAE Loader", "models/vae")
-WAN21_VAE = ComponentKind("the Wan 2.1 video VAE (16 channels)", "ComfyUI's Load VAE", "models/vae")
-LTX_AUDIO_VAE = ComponentKind("an LTX-2 audio VAE + vocoder", "NAVA LTX Audio VAE Loader", "models/vae")
-LTX_FULL = ComponentKind("a full LTX-2 checkpoint", "NAVA LTX Audio VAE Loader", "models/checkpoints")
-UMT5 = ComponentKind("a umT5-XXL text encoder", "NAVA umT5 Loader", "models/text_encoders")
-T5 = ComponentKind("a T5 (not umT5) text encoder", "ComfyUI's Load CLIP", "models/text_encoders")
-REDIMNET = ComponentKind("a ReDimNet speaker encoder", "NAVA ReDimNet Loader", "models/audio_encoders")
 
 
 @dataclass
@@ -157,51 +140,8 @@ def layout_mismatch(found: dict[str, tuple[int, ...]], expected: dict[str, tuple
     return "; ".join(parts) or None
 
 
-def _strip_prefixes(key: str, prefixes: tuple[str, ...]) -> str:
-    for prefix in prefixes:
-        if key.startswith(prefix):
-            key = key[len(prefix):]
+def strip_wrapper_prefixes(key: str) -> str:
+    """`key` without the wrapper prefixes of `WRAPPER_PREFIXES` (each removed once, in that order)."""
+    for prefix in WRAPPER_PREFIXES:
+        key = key.removeprefix(prefix)
     return key
-
-
-def identify(info: CheckpointInfo) -> ComponentKind | None:
-    """Which of the known model families a file belongs to, from its key names and shapes."""
-    keys = {_strip_prefixes(k, ("transformer.", "backbone.")) for k in info.shapes}
-    has = keys.__contains__
-    if any(k.startswith("double_blocks.") for k in keys) and any(k.startswith("patch_embedding_audio") for k in keys):
-        return NAVA_MMDIT
-    if info.has_prefix("model.diffusion_model.") and info.has_prefix("audio_vae."):
-        return LTX_FULL
-    if info.has_prefix("audio_vae.") or info.has_prefix("vocoder.") or has("per_channel_statistics.mean-of-means"):
-        return LTX_AUDIO_VAE
-    if has("decoder.middle.0.residual.0.gamma"):
-        return WAN22_VAE if has("decoder.upsamples.0.upsamples.0.residual.2.weight") else WAN21_VAE
-    if has("quant_conv.weight") and any(k.startswith("decoder.up_blocks.") for k in keys):
-        return WAN22_VAE if info.shapes.get("quant_conv.weight", (0,))[0] == 96 else WAN21_VAE
-    if has("blocks.0.self_attn.q.weight") and has("patch_embedding.weight"):
-        return WAN22_DIT if info.shapes["patch_embedding.weight"][1] == 48 else WAN21_DIT
-    if has("encoder.block.0.layer.0.SelfAttention.q.weight"):
-        umt5 = has("encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight")
-        return UMT5 if umt5 else T5
-    if has("token_embedding.weight") and has("blocks.0.attn.q.weight"):
-        return UMT5 if has("blocks.1.pos_embedding.embedding.weight") else T5
-    # ReDimNet keys start with "backbone.", which was stripped above.
-    if (has("stem.0.weight") and has("fin_wght1d.w")) or any(k.startswith("spec.torchfbank") for k in keys):
-        return REDIMNET
-    return None
-
-
-def require_kind(info: CheckpointInfo, accepted: tuple[ComponentKind, ...], loader: str) -> ComponentKind:
-    """Return the detected kind if `loader` accepts it, else raise an error naming the right loader and folder."""
-    kind = identify(info)
-    if kind in accepted:
-        return kind
-    if kind is None:
-        raise CheckpointError(
-            f"{info.path.name} is not a model {loader} can load: its keys match none of the known layouts "
-            f"(first keys: {sorted(info.shapes)[:3]}). Expected {accepted[0].name} in {accepted[0].folder}."
-        )
-    raise CheckpointError(
-        f"{info.path.name} looks like {kind.name}, which {loader} cannot load. "
-        f"Load it with {kind.loader} from {kind.folder}; {loader} expects {accepted[0].name} from {accepted[0].folder}."
-    )

@@ -27,7 +27,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 
 def _cmd_make_tiny(args: argparse.Namespace) -> None:
-    from .tiny import make_tiny_models
+    from .components import make_tiny_models
 
     for name, path in make_tiny_models(args.dir, seed=args.seed).items():
         print(f"{name:16s} {path}")
@@ -136,7 +136,7 @@ def _device_dtype(args: argparse.Namespace) -> tuple[str, torch.dtype]:
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
-    from .model_files import load_models
+    from .components import load_models
 
     options = _options(args)
     jobs = _jobs(args)  # all inputs are checked before any model is loaded
@@ -152,9 +152,9 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from .demo import DEMO_PROMPT, DEMO_SAMPLE_RATE, synthetic_voice
     from .media import write_mp4
-    from .model_files import load_models
+    from .components import load_models
     from .pipeline import SamplingOptions, decode, encode_conditioning, sample
-    from .tiny import make_tiny_models, tiny_models_present
+    from .components import make_tiny_models, tiny_models_present
 
     started = time.perf_counter()
     models_dir = Path(args.models)

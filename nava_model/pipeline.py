@@ -22,6 +22,7 @@ from .config import (
     VIDEO_STRIDE_HW,
     VIDEO_STRIDE_T,
 )
+from .components import AUDIO_VAE, SPEAKER_ENCODER, VIDEO_VAE
 from .mmdit.model import SpeakerCondition
 from .prompt import PromptError, SpeechSpan, parse_speech_spans, prepare_prompt, speaker_positions
 from .sampling.guidance import (
@@ -76,7 +77,9 @@ def encode_conditioning(
     prepared = prepare_prompt(prompt, num_voices=len(voices))  # raises PromptError before any encoding
     spans = parse_speech_spans(prompt)
     if any(v is not None for v in voices) and speaker_encoder is None:
-        raise PromptError("reference voices were given but no speaker encoder: connect a ReDimNet loader")
+        raise PromptError(
+            f"reference voices need {SPEAKER_ENCODER.name} ({SPEAKER_ENCODER.where}), and none was loaded"
+        )
 
     positive, neg_video, neg_audio = text_encoder.encode([prepared, negative_video, negative_audio])
     speaker = None
@@ -296,13 +299,13 @@ def decode(
     with torch.no_grad():
         if latent.video is not None:
             if video_vae is None:
-                raise ValueError("this latent has video: connect a Wan2.2 VAE")
+                raise ValueError(f"this latent has video: decoding it needs {VIDEO_VAE.name} ({VIDEO_VAE.where})")
             video = latent.video.to(execution_device(video_vae), _vae_dtype(video_vae))
             pixels = video_vae.decode(video, tiled=tiled, on_frame=on_progress)
             frames = ((pixels[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 3, 0).cpu()
         if latent.audio is not None:
             if audio_vae is None:
-                raise ValueError("this latent has audio: connect an LTX audio VAE")
+                raise ValueError(f"this latent has audio: decoding it needs {AUDIO_VAE.name} ({AUDIO_VAE.where})")
             audio = latent.audio.to(execution_device(audio_vae), _vae_dtype(audio_vae))
             waveform = audio_vae.decode(audio, output_rate=audio_rate)
             waveform = waveform.float().cpu()

@@ -1,11 +1,13 @@
 """Load each component from a file into a `ModelHandle`, on ComfyUI's devices and dtypes.
 
 The nava_model loaders refuse a wrong file (another component, another model family, a truncated
-download) before allocating anything, with a message naming the right loader and folder.
+download) before allocating anything, with a message naming what the file is and its folder; the
+node adds which loader node takes it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import torch
 from comfy import model_management, ops
 
 from nava_model.checkpoints import inspect_checkpoint
+from nava_model.components import WrongComponentError
 from nava_model.mmdit.loader import load_nava_mmdit
 from nava_model.speaker.redimnet import load_redimnet
 from nava_model.text.umt5 import load_umt5
@@ -21,7 +24,33 @@ from nava_model.vae.wan22.model import load_wan22_vae
 
 from .memory import ModelHandle, mmdit_dtypes, working_dtype, wrap
 
+LOADER_NODE_NAMES = {
+    "mmdit": "NAVA MMDiT Loader",
+    "video_vae": "NAVA Wan2.2 VAE Loader",
+    "audio_vae": "NAVA LTX Audio VAE Loader",
+    "text_encoder": "NAVA umT5 Loader",
+    "speaker_encoder": "NAVA ReDimNet Loader",
+}
 
+
+def names_the_right_loader(load):
+    """Re-raise a wrong-file error with the loader node that takes the file."""
+
+    @functools.wraps(load)
+    def wrapper(path: Path, *args, **kwargs):
+        try:
+            return load(path, *args, **kwargs)
+        except WrongComponentError as exc:
+            if exc.found is None:
+                raise
+            raise WrongComponentError(
+                f"{exc} Load it with {LOADER_NODE_NAMES[exc.found]}.", exc.expected, exc.found
+            ) from exc
+
+    return wrapper
+
+
+@names_the_right_loader
 def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto") -> ModelHandle:
     device, offload = model_management.get_torch_device(), model_management.unet_offload_device()
     parameters = sum(math.prod(shape) for shape in inspect_checkpoint(path).shapes.values())
@@ -35,6 +64,7 @@ def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto") 
     return wrap("NAVA_MODEL", model, device, offload)
 
 
+@names_the_right_loader
 def load_video_vae(path: Path) -> ModelHandle:
     device, offload = model_management.vae_device(), model_management.vae_offload_device()
     dtype = model_management.vae_dtype(device, allowed_dtypes=[torch.bfloat16, torch.float16])
@@ -42,6 +72,7 @@ def load_video_vae(path: Path) -> ModelHandle:
     return wrap("NAVA_VIDEO_VAE", vae, device, offload)
 
 
+@names_the_right_loader
 def load_audio_vae(path: Path) -> ModelHandle:
     device, offload = model_management.vae_device(), model_management.vae_offload_device()
     # fp32 on every device, as the reference decodes audio
@@ -51,6 +82,7 @@ def load_audio_vae(path: Path) -> ModelHandle:
     return wrap("NAVA_AUDIO_VAE", vae, device, offload)
 
 
+@names_the_right_loader
 def load_text_encoder(path: Path) -> ModelHandle:
     device, offload = model_management.text_encoder_device(), model_management.text_encoder_offload_device()
     dtype = working_dtype(device)
@@ -58,6 +90,7 @@ def load_text_encoder(path: Path) -> ModelHandle:
     return wrap("NAVA_TEXT_ENCODER", encoder.model, device, offload, runner=encoder)
 
 
+@names_the_right_loader
 def load_speaker_encoder(path: Path) -> ModelHandle:
     device, offload = model_management.text_encoder_device(), model_management.text_encoder_offload_device()
     encoder = load_redimnet(path, device=offload, operations=ops.pick_operations(torch.float32, None))

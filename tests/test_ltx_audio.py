@@ -11,6 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from nava_model.components import AUDIO_VAE
 from nava_model import dsp
 from nava_model.checkpoints import CheckpointError
 from nava_model.vae.ltx_audio import model as ltx_audio
@@ -23,7 +24,6 @@ from nava_model.vae.ltx_audio.model import (
     file_config,
     load_ltx_audio_vae,
     seeded_state_dict,
-    write_tiny_ltx_audio_vae,
 )
 from nava_model.vae.ltx_audio.file_layout import VocoderSpec, file_name
 from nava_model.vae.ltx_audio.autoencoder import AudioVaeConfig
@@ -32,7 +32,7 @@ from nava_model.vae.ltx_audio.vocoder import GeneratorConfig, HiFiGANVocoder, Vo
 
 @pytest.fixture(scope="module")
 def tiny_path(tmp_path_factory):
-    return write_tiny_ltx_audio_vae(tmp_path_factory.mktemp("models"), seed=0)
+    return AUDIO_VAE.write_tiny(tmp_path_factory.mktemp("models"), seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from nava_model.components import SPEAKER_ENCODER
 from nava_model import dsp
 from nava_model.checkpoints import CheckpointError
 from nava_model.random_init import state_dict_shapes
@@ -21,7 +22,6 @@ from nava_model.speaker.redimnet import (
     load_redimnet,
     reference_clip,
     seeded_state_dict,
-    write_tiny_redimnet,
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "redimnet_parity.safetensors"
@@ -91,7 +91,7 @@ def test_frame_features_match_idrnd_redimnet(name):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    path = write_tiny_redimnet(tmp_path_factory.mktemp("models"))
+    path = SPEAKER_ENCODER.write_tiny(tmp_path_factory.mktemp("models"))
     return path, load_redimnet(path)
 
 
@@ -191,7 +191,7 @@ WRONG_FILES = {
 def test_wrong_component_is_refused_before_loading(tmp_path, monkeypatch, kind):
     monkeypatch.setattr(redimnet, "read_state_dict", lambda path: pytest.fail("tensors were loaded"))
     path = _fake_safetensors(tmp_path / f"{kind}.safetensors", WRONG_FILES[kind])
-    with pytest.raises(CheckpointError, match="NAVA ReDimNet Loader"):
+    with pytest.raises(CheckpointError, match="cannot be used as the ReDimNet speaker encoder"):
         load_redimnet(path)
 
 

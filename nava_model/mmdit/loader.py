@@ -20,17 +20,16 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from ..checkpoints import (
-    NAVA_MMDIT,
     TORCH_SUFFIXES,
-    WAN22_DIT,
     CheckpointError,
     CheckpointInfo,
     inspect_checkpoint,
     layout_mismatch,
     metadata_json,
     read_state_dict,
-    require_kind,
+    strip_wrapper_prefixes,
 )
+from ..components import WAN22_DIT, require_component
 from ..config import PRESETS, NavaConfig, get_preset
 from ..fp8 import FP8_DTYPES, swap_in_fp8_linears
 from ..random_init import random_state_dict, seeded_tensor, state_dict_shapes
@@ -39,19 +38,10 @@ from .model import NavaMMDiT, build_meta
 
 logger = logging.getLogger("nava")
 
-LOADER_NAME = NAVA_MMDIT.loader
 FILE_PREFIX = "backbone."  # NAVA.safetensors holds the `NAVA` wrapper's state: its `backbone` is this model
-_OPTIONAL_PREFIXES = ("transformer.", FILE_PREFIX)
 _SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.safetensors$")
 # In a Wan block these tensors have `*_audio` twins in NAVA's double-stream blocks.
 _TWINNED = re.compile(r"^(self_attn|cross_attn)\.(q|k|v|o|norm_q|norm_k)\.")
-
-
-def strip_prefixes(key: str) -> str:
-    for prefix in _OPTIONAL_PREFIXES:
-        if key.startswith(prefix):
-            key = key[len(prefix):]
-    return key
 
 
 # -- config -----------------------------------------------------------------------------------------
@@ -246,11 +236,11 @@ def _plan(path: Path) -> _LoadPlan:
     """Read the header(s), refuse a wrong file, derive the config: nothing is allocated yet."""
     paths = _shard_paths(path)
     info = _inspect(paths)
-    kind = require_kind(info, (NAVA_MMDIT, WAN22_DIT), LOADER_NAME)
+    kind = require_component(info, "mmdit")
     if info.is_tiny:
         logger.warning("%s is a TINY random-weight test model (make-tiny): its output is noise", info.path.name)
-    shapes = {strip_prefixes(k): s for k, s in info.shapes.items()}
-    fp8_layers = _fp8_layers(shapes, {strip_prefixes(k): d for k, d in info.dtypes.items()})
+    shapes = {strip_wrapper_prefixes(k): s for k, s in info.shapes.items()}
+    fp8_layers = _fp8_layers(shapes, {strip_wrapper_prefixes(k): d for k, d in info.dtypes.items()})
     if kind is not WAN22_DIT:
         config = config_from_metadata(info) or config_from_shapes(shapes)
         return _LoadPlan(paths, info.path.name, config, shapes, {k: [k] for k in shapes}, fp8_layers, False)
@@ -322,7 +312,7 @@ def _assign(model: NavaMMDiT, plan: _LoadPlan, absent: list[str], device) -> Non
 
     state = {}
     for key, tensor in _read_tensors(plan.paths):
-        for target in plan.key_map[strip_prefixes(key)]:
+        for target in plan.key_map[strip_wrapper_prefixes(key)]:
             state[target] = place(target, tensor)
     for key in absent:
         state[key] = place(key, seeded_tensor(FILE_PREFIX + key, params[key].shape))
@@ -330,15 +320,12 @@ def _assign(model: NavaMMDiT, plan: _LoadPlan, absent: list[str], device) -> Non
 
 
 # -- tiny file ----------------------------------------------------------------------------------------
-def write_tiny_mmdit(models_dir, seed: int = 0) -> Path:
-    """models_dir/nava/NAVA.safetensors: the real key layout (`backbone.` prefix) at the `tiny` preset widths."""
+def write_tiny_mmdit(path, seed: int = 0) -> None:
+    """A NAVA.safetensors at `path`: the real key layout (`backbone.` prefix) at the `tiny` preset widths."""
     config = get_preset("tiny")
     shapes = {FILE_PREFIX + k: s for k, s in state_dict_shapes(build_meta(config)).items()}
-    path = Path(models_dir) / "nava" / "NAVA.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_file(
         random_state_dict(shapes, seed),
         str(path),
         metadata={"nava_tiny": "true", "nava_config": config_to_json(config)},
     )
-    return path

@@ -10,30 +10,19 @@ import logging
 import math
 import numbers
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from .. import dsp
-from ..checkpoints import (
-    REDIMNET,
-    CheckpointError,
-    inspect_checkpoint,
-    layout_mismatch,
-    metadata_json,
-    read_state_dict,
-    require_kind,
-)
+from ..checkpoints import CheckpointError, inspect_checkpoint, layout_mismatch, metadata_json, read_state_dict
+from ..components import require_component
 from ..random_init import random_state_dict, seeded_tensor, state_dict_shapes
 from .backbone import ReDimNetBackbone, StageSpec
 from .features import PREEMPHASIS, MelFrontEnd, MelFrontEndConfig
 from .pooling import make_pooling
 
 logger = logging.getLogger("nava")
-
-LOADER_NAME = "NAVA ReDimNet Loader"
-RELEASE_NAME = "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt"
 
 MAX_SECONDS = 30.0  # NAVA embeds at most the first 30 s of a reference voice
 MIN_SECONDS = 1.0  # shorter clips are zero-padded to 1 s
@@ -206,7 +195,7 @@ def _check_shapes(info, expected: dict[str, tuple[int, ...]]) -> None:
 
 def load_redimnet(path, device="cpu", dtype=torch.float32, operations=nn) -> ReDimNetSpeakerEncoder:
     info = inspect_checkpoint(path)
-    require_kind(info, (REDIMNET,), LOADER_NAME)
+    require_component(info, "speaker_encoder")
     config = _config_from_file(info)
     try:
         layout = state_dict_shapes(ReDimNetSpeakerEncoder(config, operations, device="meta"))
@@ -256,11 +245,8 @@ TINY_CONFIG = ReDimNetConfig(
 )
 
 
-def write_tiny_redimnet(models_dir, seed: int = 0) -> Path:
-    """A random-weight ReDimNet in the release format (72 mels, 192-d embedding, 2 small stages)."""
-    path = Path(models_dir) / "audio_encoders" / RELEASE_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_tiny_redimnet(path, seed: int = 0) -> None:
+    """A random-weight ReDimNet at `path` in the release format (72 mels, 192-d embedding, 2 small stages)."""
     shapes = state_dict_shapes(ReDimNetSpeakerEncoder(TINY_CONFIG, device="meta"))
     state = seeded_state_dict(shapes, seed) | front_end_buffers(TINY_CONFIG)
     torch.save({"model_config": TINY_CONFIG.to_model_config(), "state_dict": state, "nava_tiny": True}, path)
-    return path

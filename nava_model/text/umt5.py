@@ -13,7 +13,6 @@ import os
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from safetensors import safe_open
@@ -22,14 +21,13 @@ from torch import Tensor, nn
 
 from ..checkpoints import (
     TORCH_SUFFIXES,
-    UMT5,
     CheckpointError,
     CheckpointInfo,
     inspect_checkpoint,
     layout_mismatch,
     read_state_dict,
-    require_kind,
 )
+from ..components import TEXT_ENCODER, require_component
 from ..config import PRESETS
 from ..fp8 import FP8_DTYPES, dequantize, swap_in_fp8_linears
 from ..random_init import random_state_dict
@@ -38,8 +36,6 @@ from .layout import UMT5Widths, hf_config, hf_name, official_shapes, widths_from
 from .tiny_tokenizer import train_tiny_spiece
 from .tokenizer import UMT5Tokenizer, find_tokenizer, sentencepiece_tokenizer
 
-LOADER = "NAVA umT5 Loader"
-TINY_FILE = Path("text_encoders") / "umt5_xxl_fp16.safetensors"
 TOKENIZER_KEY = "spiece_model"  # ComfyUI stores the serialized SentencePiece model under this key
 TIED_EMBEDDING = "encoder.embed_tokens.weight"  # the same tensor as shared.weight
 FP8_SCALE_SUFFIXES = (".scale_weight", ".weight_scale")  # ComfyUI "scaled fp8" / newer `comfy_quant` names
@@ -95,7 +91,7 @@ def load_umt5(path: str | os.PathLike, device="cpu", dtype: torch.dtype = torch.
               operations=torch.nn) -> UMT5TextEncoder:
     """Load a umT5 encoder file (any layout above) and its tokenizer (see `tokenizer.find_tokenizer`)."""
     info = inspect_checkpoint(path)
-    require_kind(info, (UMT5,), LOADER)
+    require_component(info, "text_encoder")
     if info.is_tiny:
         logger.warning("%s is a tiny random-weight file written by make-tiny: its embeddings are noise", info.path.name)
     names = _hf_names(info)
@@ -192,7 +188,8 @@ def _fp8_scale_keys(info: CheckpointInfo, names: dict[str, str]) -> dict[str, st
         dtype = info.dtypes[key]
         if not dtype.is_floating_point:
             raise CheckpointError(
-                f"{info.path.name} stores {key} as {dtype}: {LOADER} reads fp32/fp16/bf16 and fp8 (e4m3fn) umT5 files, "
+                f"{info.path.name} stores {key} as {dtype}: {TEXT_ENCODER.name} is read from fp32/fp16/bf16 and fp8 "
+                "(e4m3fn) files, "
                 "not this quantisation; use umt5_xxl_fp16.safetensors or umt5_xxl_fp8_e4m3fn_scaled.safetensors"
             )
         if dtype in FP8_DTYPES:
@@ -214,8 +211,8 @@ def _check_layout(info: CheckpointInfo, names: dict[str, str], model: nn.Module)
         )
 
 
-def write_tiny_umt5(models_dir: str | os.PathLike, seed: int = 0) -> Path:
-    """A tiny random-weight umT5 under ComfyUI's name and key layout, its SentencePiece model inside."""
+def write_tiny_umt5(path: str | os.PathLike, seed: int = 0) -> None:
+    """A tiny random-weight umT5 file at `path` in ComfyUI's key layout, its SentencePiece model inside."""
     spiece = train_tiny_spiece()
     d_model = PRESETS["tiny"].text_dim
     vocab_size = sentencepiece_tokenizer(spiece).vocab_size
@@ -223,7 +220,4 @@ def write_tiny_umt5(models_dir: str | os.PathLike, seed: int = 0) -> Path:
     weights = random_state_dict(official_shapes(widths), seed, torch.float16)  # drawn under the official names
     tensors = {hf_name(key): value for key, value in weights.items()}
     tensors[TOKENIZER_KEY] = torch.frombuffer(bytearray(spiece), dtype=torch.uint8)
-    path = Path(models_dir) / TINY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={"nava_tiny": "true"})
-    return path

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from ...checkpoints import WAN22_VAE, CheckpointError, inspect_checkpoint, read_state_dict, require_kind
+from ...checkpoints import CheckpointError, inspect_checkpoint, read_state_dict
+from ...components import require_component
 from ...random_init import random_state_dict, state_dict_shapes
 from .keys import diffusers_name, is_diffusers_layout
 from .layers import FrameCache, Head, Middle, conv3d, causal_conv3d, patchify, unpatchify
@@ -25,7 +25,6 @@ from .tiling import Tiling, run_tiled, tile_grid
 
 logger = logging.getLogger("nava")
 
-LOADER_NAME = "NAVA Wan2.2 VAE Loader"
 PATCH = 2
 STRIDE_T, STRIDE_HW = 4, 16
 DIM_MULT = (1, 2, 4, 4)
@@ -276,7 +275,7 @@ def _official_names(keys) -> dict[str, str]:
 def load_wan22_vae(path, device="cpu", dtype=torch.float32, operations=nn) -> Wan22VAE:
     """Load `Wan2.2_VAE.pth`, ComfyUI's `wan2.2_vae.safetensors` or a diffusers AutoencoderKLWan (Wan2.2) file."""
     info = inspect_checkpoint(path)
-    require_kind(info, (WAN22_VAE,), LOADER_NAME)
+    require_component(info, "video_vae")
     names = _official_names(info.shapes)
     config = _config_from_shapes({names[k]: shape for k, shape in info.shapes.items()}, info.path.name)
     if info.is_tiny:
@@ -289,10 +288,7 @@ def load_wan22_vae(path, device="cpu", dtype=torch.float32, operations=nn) -> Wa
     return model.eval().requires_grad_(False)
 
 
-def write_tiny_wan22_vae(models_dir, seed: int = 0) -> Path:
-    """Tiny random-weight VAE (z 48 and 4x16x16 kept, widths 4 and 2) at `models_dir/vae/wan2.2_vae.safetensors`."""
-    path = Path(models_dir) / "vae" / "wan2.2_vae.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_tiny_wan22_vae(path, seed: int = 0) -> None:
+    """A tiny random-weight VAE file at `path` (z 48 and 4x16x16 kept, widths 4 and 2)."""
     tensors = random_state_dict(official_shapes(TINY_CONFIG), seed)
     save_file(tensors, str(path), metadata={"nava_tiny": "true", "nava_seed": str(seed)})
-    return path
