@@ -20,7 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nava_model.config import get_preset  # noqa: E402
 from nava_model.mmdit.model import NavaMMDiT, SpeakerCondition  # noqa: E402
-from nava_model.pipeline import SamplingOptions, frames_for_duration, initial_noise  # noqa: E402
+from nava_model.latent_space import frames_for_duration  # noqa: E402
+from nava_model.options import SamplingOptions  # noqa: E402
+from nava_model.pipeline import initial_noise  # noqa: E402
 from nava_model.random_init import random_state_dict, state_dict_shapes  # noqa: E402
 from nava_model.sampling.guidance import GuidanceInputs, GuidanceScales, guided_velocity  # noqa: E402
 

@@ -11,6 +11,7 @@ component key to socket and node name.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import CheckpointError, CheckpointInfo, inspect_checkpoint, strip_wrapper_prefixes
+from .checkpoints import Checkpoint, CheckpointError, open_checkpoint, strip_wrapper_prefixes
+
+logger = logging.getLogger("nava")
 
 
 # -- file families: what a file is, from its keys ---------------------------------------------------------------
@@ -29,20 +32,20 @@ class Family:
     what: str  # the file in words: "the Wan2.2 video VAE"
     folder: str  # the models/ sub-folder it belongs in
     component: str | None  # key of the component that loads it; None for models NAVA does not use
-    matches: Callable[[set[str], CheckpointInfo], bool]  # keys without the `transformer.`/`backbone.` prefix
+    matches: Callable[[set[str], Checkpoint], bool]  # keys without the `transformer.`/`backbone.` prefix
 
 
 def _starts(keys: set[str], prefix: str) -> bool:
     return any(k.startswith(prefix) for k in keys)
 
 
-def _patch_channels(info: CheckpointInfo) -> int:
-    shape = next(s for k, s in info.shapes.items() if k.endswith("patch_embedding.weight"))
+def _patch_channels(checkpoint: Checkpoint) -> int:
+    shape = next(s for k, s in checkpoint.shapes.items() if k.endswith("patch_embedding.weight"))
     return shape[1]
 
 
-def _quant_channels(info: CheckpointInfo) -> int:
-    return info.shapes.get("quant_conv.weight", (0,))[0]
+def _quant_channels(checkpoint: Checkpoint) -> int:
+    return checkpoint.shapes.get("quant_conv.weight", (0,))[0]
 
 
 def _is_wan_vae(keys: set[str]) -> bool:
@@ -51,10 +54,10 @@ def _is_wan_vae(keys: set[str]) -> bool:
     )
 
 
-def _is_wan22_vae(keys: set[str], info: CheckpointInfo) -> bool:
+def _is_wan22_vae(keys: set[str], checkpoint: Checkpoint) -> bool:
     if "decoder.middle.0.residual.0.gamma" in keys:
         return "decoder.upsamples.0.upsamples.0.residual.2.weight" in keys
-    return _quant_channels(info) == 96  # diffusers AutoencoderKLWan: 2 x 48 channels
+    return _quant_channels(checkpoint) == 96  # diffusers AutoencoderKLWan: 2 x 48 channels
 
 
 def _is_wan_dit(keys: set[str]) -> bool:
@@ -78,44 +81,44 @@ def _is_umt5(keys: set[str]) -> bool:
 # In the order they are tried: the first family whose test passes is the file's.
 NAVA_MMDIT = Family(
     "the NAVA MMDiT", "nava", "mmdit",
-    lambda keys, info: _starts(keys, "double_blocks.") and _starts(keys, "patch_embedding_audio"),
+    lambda keys, file: _starts(keys, "double_blocks.") and _starts(keys, "patch_embedding_audio"),
 )
 LTX_FULL = Family(
     "a full LTX-2 checkpoint", "checkpoints", "audio_vae",
-    lambda keys, info: info.has_prefix("model.diffusion_model.") and info.has_prefix("audio_vae."),
+    lambda keys, file: file.has_prefix("model.diffusion_model.") and file.has_prefix("audio_vae."),
 )
 LTX_AUDIO_VAE = Family(
     "the LTX-2 audio VAE with its vocoder", "vae", "audio_vae",
-    lambda keys, info: info.has_prefix("audio_vae.") or info.has_prefix("vocoder.")
+    lambda keys, file: file.has_prefix("audio_vae.") or file.has_prefix("vocoder.")
     or "per_channel_statistics.mean-of-means" in keys,
 )
 WAN22_VAE = Family(
-    "the Wan2.2 video VAE", "vae", "video_vae", lambda keys, info: _is_wan_vae(keys) and _is_wan22_vae(keys, info)
+    "the Wan2.2 video VAE", "vae", "video_vae", lambda keys, file: _is_wan_vae(keys) and _is_wan22_vae(keys, file)
 )
-WAN21_VAE = Family("the Wan 2.1 video VAE (16 channels)", "vae", None, lambda keys, info: _is_wan_vae(keys))
+WAN21_VAE = Family("the Wan 2.1 video VAE (16 channels)", "vae", None, lambda keys, file: _is_wan_vae(keys))
 WAN22_DIT = Family(
     "a Wan2.2-TI2V-5B DiT (a video-only warm start for the NAVA MMDiT)", "diffusion_models", "mmdit",
-    lambda keys, info: _is_wan_dit(keys) and _patch_channels(info) == 48,
+    lambda keys, file: _is_wan_dit(keys) and _patch_channels(file) == 48,
 )
 WAN21_DIT = Family(
-    "a Wan 2.1 / Wan2.2-14B DiT (16 latent channels)", "diffusion_models", None, lambda keys, info: _is_wan_dit(keys)
+    "a Wan 2.1 / Wan2.2-14B DiT (16 latent channels)", "diffusion_models", None, lambda keys, file: _is_wan_dit(keys)
 )
 UMT5 = Family(
     "the umT5-XXL text encoder", "text_encoders", "text_encoder",
-    lambda keys, info: _is_t5_family(keys) and _is_umt5(keys),
+    lambda keys, file: _is_t5_family(keys) and _is_umt5(keys),
 )
-T5 = Family("a T5 (not umT5) text encoder", "text_encoders", None, lambda keys, info: _is_t5_family(keys))
+T5 = Family("a T5 (not umT5) text encoder", "text_encoders", None, lambda keys, file: _is_t5_family(keys))
 REDIMNET = Family(
     "the ReDimNet speaker encoder", "audio_encoders", "speaker_encoder",
     # ReDimNet's own keys start with "backbone.", which is stripped before the test.
-    lambda keys, info: ("stem.0.weight" in keys and "fin_wght1d.w" in keys) or _starts(keys, "spec.torchfbank"),
+    lambda keys, file: ("stem.0.weight" in keys and "fin_wght1d.w" in keys) or _starts(keys, "spec.torchfbank"),
 )
 FAMILIES = (NAVA_MMDIT, LTX_FULL, LTX_AUDIO_VAE, WAN22_VAE, WAN21_VAE, WAN22_DIT, WAN21_DIT, UMT5, T5, REDIMNET)
 
-def identify_family(info: CheckpointInfo) -> Family | None:
-    """Which known kind of model file `info` describes, or None."""
-    keys = {strip_wrapper_prefixes(k) for k in info.shapes}
-    return next((family for family in FAMILIES if family.matches(keys, info)), None)
+def identify_family(checkpoint: Checkpoint) -> Family | None:
+    """Which known kind of model file `checkpoint` describes, or None."""
+    keys = {strip_wrapper_prefixes(k) for k in checkpoint.shapes}
+    return next((family for family in FAMILIES if family.matches(keys, checkpoint)), None)
 
 
 # -- components ------------------------------------------------------------------------------------------------
@@ -270,19 +273,27 @@ class WrongComponentError(CheckpointError):
         self.expected, self.found = expected, found
 
 
-def require_component(info: CheckpointInfo, key: str) -> Family:
-    """The file's family if it is a file of component `key`; else an error saying what it is and where it goes."""
+def require_component(checkpoint: Checkpoint, key: str) -> Family:
+    """The file's family if it is a file of component `key`; else an error saying what it is and where it goes.
+
+    A tiny random-weight file (make-tiny) is accepted with a warning: whatever it produces is noise.
+    """
     component = COMPONENTS[key]
-    family = identify_family(info)
+    family = identify_family(checkpoint)
     if family is not None and family.component == key:
+        if checkpoint.is_tiny:
+            logger.warning(
+                "%s is a TINY random-weight test file (make-tiny) for %s: what it produces is noise",
+                checkpoint.name, component.name,
+            )
         return family
     if family is None:
         raise WrongComponentError(
-            f"{info.path.name} is not {component.name}: its keys match none of the known model files "
-            f"(first keys: {sorted(info.shapes)[:3]}). {component.name.capitalize()} is {component.where}.",
+            f"{checkpoint.name} is not {component.name}: its keys match none of the known model files "
+            f"(first keys: {sorted(checkpoint.shapes)[:3]}). {component.name.capitalize()} is {component.where}.",
             key, None,
         )
-    found = f"{info.path.name} is {family.what}, which goes in models/{family.folder}"
+    found = f"{checkpoint.name} is {family.what}, which goes in models/{family.folder}"
     if family.component is None:
         found += " and is not used by NAVA"
     raise WrongComponentError(
@@ -290,9 +301,9 @@ def require_component(info: CheckpointInfo, key: str) -> Family:
     )
 
 
-def identify_component(path: str | os.PathLike) -> Component | None:
-    """Which NAVA component the file at `path` is (from its header alone), or None."""
-    family = identify_family(inspect_checkpoint(path))
+def identify_component(source: str | os.PathLike | Checkpoint) -> Component | None:
+    """Which NAVA component a file is (from its header alone), or None."""
+    family = identify_family(open_checkpoint(source))
     return None if family is None or family.component is None else COMPONENTS[family.component]
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from comfy import model_management, ops
 
-from nava_model.checkpoints import inspect_checkpoint
+from nava_model.checkpoints import open_checkpoint
 from nava_model.components import WrongComponentError
 from nava_model.mmdit.loader import load_nava_mmdit
 from nava_model.speaker.redimnet import load_redimnet
@@ -53,11 +53,12 @@ def names_the_right_loader(load):
 @names_the_right_loader
 def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto") -> ModelHandle:
     device, offload = model_management.get_torch_device(), model_management.unet_offload_device()
-    parameters = sum(math.prod(shape) for shape in inspect_checkpoint(path).shapes.values())
+    checkpoint = open_checkpoint(path)
+    parameters = sum(math.prod(shape) for shape in checkpoint.shapes.values())
     weight, compute = mmdit_dtypes(weight_dtype, device, parameters)
     operations = ops.pick_operations(weight, compute, load_device=device)
     model = load_nava_mmdit(
-        path, device=offload, dtype=weight, operations=operations, attention_backend=attention, compute_dtype=compute
+        checkpoint, device=offload, dtype=weight, operations=operations, attention_backend=attention, compute_dtype=compute
     )
     if compute != weight:
         model.manual_cast_dtype = compute  # ComfyUI counts the cast copies when it plans a partial load

@@ -5,7 +5,7 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from nava_model import pipeline
-from nava_model.prompt import PromptError, prepare_prompt
+from nava_model.prompt import prepare_prompt
 from nava_model.sampling.guidance import NEGATIVE_PROMPT_VIDEO
 
 from .memory import expect, load
@@ -19,16 +19,8 @@ EXAMPLE_PROMPT = (
 
 
 def voice_inputs(voices: list[dict | None]) -> list[tuple | None]:
-    """AUDIO inputs -> (waveform [C, N], sample rate) per voice slot, up to the last connected one."""
-    last = max((i + 1 for i, v in enumerate(voices) if v is not None), default=0)
-    return [None if v is None else (v["waveform"][0], int(v["sample_rate"])) for v in voices[:last]]
-
-
-def check_prompt(prompt: str, voices: list[tuple | None], speaker_encoder) -> None:
-    """Span and voice errors, raised before any model is loaded."""
-    prepare_prompt(prompt, num_voices=len(voices))
-    if any(v is not None for v in voices) and speaker_encoder is None:
-        raise PromptError("a reference voice is connected but no speaker encoder: connect a NAVA ReDimNet Loader")
+    """AUDIO inputs -> (waveform [C, N], sample rate) per voice slot."""
+    return [None if v is None else (v["waveform"][0], int(v["sample_rate"])) for v in voices]
 
 
 def describe(conditioning: pipeline.Conditioning) -> str:
@@ -97,14 +89,11 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
         voice_3=None,
         voice_4=None,
     ) -> io.NodeOutput:
-        voices = voice_inputs([voice_1, voice_2, voice_3, voice_4])
-        check_prompt(prompt, voices, speaker_encoder)
+        prepared = prepare_prompt(prompt, voice_inputs([voice_1, voice_2, voice_3, voice_4]))  # before any load
         text = expect(text_encoder, "NAVA_TEXT_ENCODER", "text_encoder", "NAVA umT5 Loader")
         speaker = None
-        if any(v is not None for v in voices):
+        if prepared.has_voices:
             speaker = expect(speaker_encoder, "NAVA_SPEAKER_ENCODER", "speaker_encoder", "NAVA ReDimNet Loader")
         encoder, speaker_model = load(text, speaker)
-        conditioning = pipeline.encode_conditioning(
-            encoder, speaker_model, prompt, voices, negative_video=negative_prompt
-        )
+        conditioning = pipeline.encode_conditioning(encoder, speaker_model, prepared, negative_video=negative_prompt)
         return io.NodeOutput(conditioning, ui={"text": [describe(conditioning)]})

@@ -20,3 +20,14 @@ def loaded_tiny_models(tiny_models):
     from nava_model.components import load_models
 
     return load_models(tiny_models)
+
+
+@pytest.fixture
+def no_tensor_read(monkeypatch):
+    """Fails the test if a loader reads any tensor of a model file: wrong files are refused from the header."""
+    from nava_model.checkpoints import Checkpoint
+
+    def refuse(self):
+        raise AssertionError(f"tensors of {self.name} were read before the file was checked")
+
+    monkeypatch.setattr(Checkpoint, "reader", refuse)

@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from nava_model.checkpoints import open_checkpoint
 from nava_model.components import (
     COMPONENTS,
     FAMILIES,
@@ -13,7 +14,6 @@ from nava_model.components import (
     identify_component,
     identify_family,
 )
-from nava_model.checkpoints import inspect_checkpoint
 
 
 @pytest.mark.parametrize("key", COMPONENTS)
@@ -32,9 +32,9 @@ def test_the_tiny_file_is_written_under_the_release_name_and_identified_as_its_c
     component = COMPONENTS[key]
     path = component.release.path(tiny_models)
     assert path.is_file()
-    assert inspect_checkpoint(path).is_tiny
+    assert open_checkpoint(path).is_tiny
     assert identify_component(path) is component
-    assert identify_family(inspect_checkpoint(path)).folder == component.release.folder
+    assert identify_family(open_checkpoint(path)).folder == component.release.folder
 
 
 @pytest.mark.parametrize("key", COMPONENTS)

@@ -15,7 +15,6 @@ from nava_model.sampling import (
     NEGATIVE_PROMPT_VIDEO,
     GuidanceInputs,
     GuidanceScales,
-    default_negative_prompt,
     guided_velocity,
 )
 
@@ -292,14 +291,3 @@ def test_negative_prompts_are_upstreams():
     assert NEGATIVE_PROMPT_VIDEO.startswith("色调艳丽，过曝，静态，细节模糊不清，字幕，")
     assert NEGATIVE_PROMPT_VIDEO.endswith("背景人很多，倒着走, 音频带有机械音、闷糊、回音、失真、电流声、爆音、杂音")
 
-
-@pytest.mark.parametrize(
-    "mode,expected", [("av", NEGATIVE_PROMPT_VIDEO), ("video", NEGATIVE_PROMPT_VIDEO), ("audio", NEGATIVE_PROMPT_AUDIO)]
-)
-def test_audio_only_mode_uses_the_audio_negative_prompt(mode, expected):
-    assert default_negative_prompt(mode) == expected
-
-
-def test_unknown_mode_has_no_negative_prompt():
-    with pytest.raises(ValueError, match="av"):
-        default_negative_prompt("image")

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 
-from nava_model.vae.ltx_audio.model import LtxAudioVAE, seeded_state_dict
-from nava_model.vae.ltx_audio.file_layout import VocoderSpec
 from nava_model.vae.ltx_audio.autoencoder import AudioVaeConfig
+from nava_model.vae.ltx_audio.file_layout import VocoderSpec
+from nava_model.vae.ltx_audio.model import LtxAudioVAE, seeded_state_dict
 from nava_model.vae.ltx_audio.vocoder import HiFiGANVocoder
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -6,8 +6,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from nava_model.components import MMDIT
 from nava_model.checkpoints import CheckpointError
+from nava_model.components import MMDIT
 from nava_model.config import get_preset
 from nava_model.mmdit import NavaMMDiT, load_nava_mmdit, loader
 from nava_model.mmdit.loader import FILE_PREFIX, build_meta

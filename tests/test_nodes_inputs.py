@@ -97,7 +97,7 @@ def test_span_and_voice_mismatches_fail_before_any_model_is_loaded(comfy, prompt
 def test_a_voice_without_speaker_encoder_fails_before_loading(comfy):
     from nodes import NAVASpeakerSpanPrompt
 
-    with pytest.raises(PromptError, match="ReDimNet"):
+    with pytest.raises(ValueError, match="speaker_encoder is not connected: connect a NAVA ReDimNet Loader"):
         NAVASpeakerSpanPrompt.execute(
             text_encoder=handle("NAVA_TEXT_ENCODER"), prompt="<S>hi<E>", negative_prompt="", voice_1=VOICE
         )
@@ -107,9 +107,9 @@ def test_a_voice_without_speaker_encoder_fails_before_loading(comfy):
 @pytest.mark.parametrize(
     "changes,message",
     [
-        ({"width": 100}, "multiples of 32"),
-        ({"height": 48}, "multiples of 32"),
-        ({"frames": 50}, "4k\\+1"),
+        ({"width": 100}, "width 100 is not a positive multiple of 32"),
+        ({"height": 48}, "height 48 is not a positive multiple of 32"),
+        ({"frames": 50}, "50 frames is not 4k \\+ 1"),
     ],
 )
 def test_unsupported_sizes_and_frame_counts_fail_before_loading(comfy, changes, message):

@@ -79,7 +79,7 @@ def test_truncated_official_pth_is_refused(tmp_path, no_allocation):
 def test_file_missing_a_layer_tensor_is_refused(tmp_path, spiece):
     tensors = comfy_tensors(spiece)
     del tensors["encoder.block.1.layer.1.DenseReluDense.wo.weight"]
-    with pytest.raises(CheckpointError, match="not a complete umT5 encoder.*block.1.layer.1.DenseReluDense.wo"):
+    with pytest.raises(CheckpointError, match="does not match the umT5 encoder layout.*block.1.layer.1.DenseReluDense.wo"):
         load_umt5(save(tmp_path, tensors))
 
 

@@ -5,9 +5,8 @@ import hashlib
 import pytest
 import torch
 
-from nava_model.components import TEXT_ENCODER
-from nava_model.checkpoints import inspect_checkpoint
-from nava_model.components import UMT5, identify_family
+from nava_model.checkpoints import open_checkpoint
+from nava_model.components import TEXT_ENCODER, UMT5, identify_family
 from nava_model.config import PRESETS
 from nava_model.text import load_umt5
 
@@ -18,7 +17,7 @@ def tiny_file(tmp_path_factory):
 
 
 def test_tiny_file_has_comfyui_name_layout_and_marker(tiny_file):
-    info = inspect_checkpoint(tiny_file)
+    info = open_checkpoint(tiny_file)
     assert tiny_file.relative_to(tiny_file.parents[1]).as_posix() == "text_encoders/umt5_xxl_fp16.safetensors"
     assert identify_family(info) is UMT5
     assert info.is_tiny

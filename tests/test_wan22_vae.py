@@ -12,20 +12,13 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from nava_model.components import VIDEO_VAE
 from nava_model.checkpoints import CheckpointError
+from nava_model.components import VIDEO_VAE
+from nava_model.latent_space import VideoSizeError, check_video_size
 from nava_model.random_init import random_state_dict
 from nava_model.vae.wan22 import model as wan22
-from nava_model.vae.wan22.model import (
-    TINY_CONFIG,
-    VideoSizeError,
-    Wan22VAE,
-    Wan22VAEConfig,
-    check_video_size,
-    load_wan22_vae,
-    official_shapes,
-)
 from nava_model.vae.wan22.keys import diffusers_name
+from nava_model.vae.wan22.model import TINY_CONFIG, Wan22VAE, Wan22VAEConfig, load_wan22_vae, official_shapes
 from nava_model.vae.wan22.tiling import Tiling, run_tiled
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -208,30 +201,22 @@ WRONG_FILES = {
 }
 
 
-@pytest.fixture
-def weights_never_read(monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("weights were read before the file was identified")
-
-    monkeypatch.setattr(wan22, "read_state_dict", fail)
-
-
 @pytest.mark.parametrize("case", sorted(WRONG_FILES))
-def test_wrong_file_is_refused_naming_what_it_is_and_its_folder(tmp_path, case, weights_never_read):
+def test_wrong_file_is_refused_naming_what_it_is_and_its_folder(tmp_path, case, no_tensor_read):
     shapes, message = WRONG_FILES[case]
     path = _write(tmp_path / f"{case}.safetensors", shapes)
     with pytest.raises(CheckpointError, match=message):
         load_wan22_vae(path)
 
 
-def test_truncated_file_is_refused(tmp_path, weights_never_read):
+def test_truncated_file_is_refused(tmp_path, no_tensor_read):
     path = VIDEO_VAE.write_tiny(tmp_path)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="truncated"):
         load_wan22_vae(path)
 
 
-def test_incomplete_wan22_file_is_refused(tmp_path, weights_never_read):
+def test_incomplete_wan22_file_is_refused(tmp_path, no_tensor_read):
     state = official_shapes(TINY_CONFIG)
     del state["decoder.head.2.bias"]
     with pytest.raises(CheckpointError, match="missing"):

@@ -8,25 +8,15 @@ and the file's tensors are assigned to it one by one, so the weights are allocat
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from ..checkpoints import (
-    TORCH_SUFFIXES,
-    CheckpointError,
-    CheckpointInfo,
-    inspect_checkpoint,
-    layout_mismatch,
-    read_state_dict,
-)
+from ..checkpoints import Checkpoint, CheckpointError, open_checkpoint, require_layout
 from ..components import TEXT_ENCODER, require_component
 from ..config import PRESETS
 from ..fp8 import FP8_DTYPES, dequantize, swap_in_fp8_linears
@@ -45,7 +35,6 @@ FP8_EXTRAS = re.compile(r"scaled_fp8|.*\.(scale_input|input_scale|comfy_quant)")
 # `wo.weight.dtype` (meant for int8 models), which would round the activations to fp8.
 KEPT_FP8 = re.compile(r".*\.(SelfAttention\.[qkvo]|DenseReluDense\.wi_[01])\.weight")
 
-logger = logging.getLogger("nava")
 
 
 @dataclass
@@ -89,21 +78,20 @@ class UMT5TextEncoder:
 
 def load_umt5(path: str | os.PathLike, device="cpu", dtype: torch.dtype = torch.float32, tokenizer_path=None,
               operations=torch.nn) -> UMT5TextEncoder:
-    """Load a umT5 encoder file (any layout above) and its tokenizer (see `tokenizer.find_tokenizer`)."""
-    info = inspect_checkpoint(path)
+    """Load a umT5 encoder file (any layout above; a path or an opened `Checkpoint`) and its tokenizer
+    (see `tokenizer.find_tokenizer`)."""
+    info = open_checkpoint(path)
     require_component(info, "text_encoder")
-    if info.is_tiny:
-        logger.warning("%s is a tiny random-weight file written by make-tiny: its embeddings are noise", info.path.name)
     names = _hf_names(info)
     widths = _widths(info, {name: info.shapes[key] for key, name in names.items()})
     scale_keys = _fp8_scale_keys(info, names)
     kept_fp8 = {names[key].removesuffix(".weight") for key in scale_keys if KEPT_FP8.fullmatch(names[key])}
-    with _tensor_reader(info) as read:
+    with info.reader() as read:
         embedded = read(TOKENIZER_KEY).numpy().tobytes() if info.has(TOKENIZER_KEY) else None
         tokenizer = find_tokenizer(info.path, embedded, tokenizer_path)
         if tokenizer.vocab_size > widths.vocab_size:
             raise CheckpointError(
-                f"the tokenizer has {tokenizer.vocab_size} tokens but {info.path.name} embeds only "
+                f"the tokenizer has {tokenizer.vocab_size} tokens but {info.name} embeds only "
                 f"{widths.vocab_size}: they do not belong together"
             )
         model = build_encoder(widths, operations, {module: () for module in kept_fp8})
@@ -143,18 +131,7 @@ def build_encoder(widths: UMT5Widths, operations=torch.nn, fp8_layers: dict[str,
     return model
 
 
-@contextmanager
-def _tensor_reader(info: CheckpointInfo):
-    """key -> tensor, read one at a time (torch files are memory-mapped)."""
-    if info.path.suffix in TORCH_SUFFIXES:
-        tensors, _ = read_state_dict(info.path)
-        yield tensors.__getitem__
-        return
-    with safe_open(str(info.path), framework="pt") as handle:
-        yield handle.get_tensor
-
-
-def _hf_names(info: CheckpointInfo) -> dict[str, str]:
+def _hf_names(info: Checkpoint) -> dict[str, str]:
     """File key -> HF name for the encoder's tensors (tokenizer, fp8 extras, tied copy and decoder left out)."""
     official = info.has("token_embedding.weight")
     names = {}
@@ -167,28 +144,28 @@ def _hf_names(info: CheckpointInfo) -> dict[str, str]:
             continue
         name = hf_name(key) if official else key
         if name is None:
-            raise CheckpointError(f"{info.path.name}: unexpected tensor {key!r} in an official Wan umT5 file")
+            raise CheckpointError(f"{info.name}: unexpected tensor {key!r} in an official Wan umT5 file")
         names[key] = name
     return names
 
 
-def _widths(info: CheckpointInfo, shapes: dict[str, tuple[int, ...]]) -> UMT5Widths:
+def _widths(info: Checkpoint, shapes: dict[str, tuple[int, ...]]) -> UMT5Widths:
     try:
         return widths_from_shapes(shapes)
     except KeyError as exc:
-        raise CheckpointError(f"{info.path.name} lacks the umT5 tensor {exc}: the file is incomplete") from exc
+        raise CheckpointError(f"{info.name} lacks the umT5 tensor {exc}: the file is incomplete") from exc
     except ValueError as exc:
-        raise CheckpointError(f"{info.path.name}: {exc}") from exc
+        raise CheckpointError(f"{info.name}: {exc}") from exc
 
 
-def _fp8_scale_keys(info: CheckpointInfo, names: dict[str, str]) -> dict[str, str | None]:
+def _fp8_scale_keys(info: Checkpoint, names: dict[str, str]) -> dict[str, str | None]:
     """File key of each float8 weight -> file key of its scale (None: unscaled)."""
     scales = {}
     for key, name in names.items():
         dtype = info.dtypes[key]
         if not dtype.is_floating_point:
             raise CheckpointError(
-                f"{info.path.name} stores {key} as {dtype}: {TEXT_ENCODER.name} is read from fp32/fp16/bf16 and fp8 "
+                f"{info.name} stores {key} as {dtype}: {TEXT_ENCODER.name} is read from fp32/fp16/bf16 and fp8 "
                 "(e4m3fn) files, "
                 "not this quantisation; use umt5_xxl_fp16.safetensors or umt5_xxl_fp8_e4m3fn_scaled.safetensors"
             )
@@ -198,17 +175,12 @@ def _fp8_scale_keys(info: CheckpointInfo, names: dict[str, str]) -> dict[str, st
     return scales
 
 
-def _check_layout(info: CheckpointInfo, names: dict[str, str], model: nn.Module) -> None:
+def _check_layout(info: Checkpoint, names: dict[str, str], model: nn.Module) -> None:
     expected = {
         key: tuple(value.shape) for key, value in model.state_dict().items()
         if key != TIED_EMBEDDING and not key.endswith(".weight_scale")  # fp8 scales were matched with their weights
     }
-    mismatch = layout_mismatch({name: info.shapes[key] for key, name in names.items()}, expected)
-    if mismatch:
-        raise CheckpointError(
-            f"{info.path.name} is not a complete umT5 encoder ({mismatch}): "
-            "the file is damaged or belongs to another model"
-        )
+    require_layout(info, "umT5 encoder", {name: info.shapes[key] for key, name in names.items()}, expected)
 
 
 def write_tiny_umt5(path: str | os.PathLike, seed: int = 0) -> None:
