@@ -14,6 +14,13 @@ from torch import Tensor, nn
 FP8_DTYPES = (torch.float8_e4m3fn, torch.float8_e5m2)
 
 
+def compute_dtype_for(storage: torch.dtype | None) -> torch.dtype:
+    """What layers compute in when nothing else is asked: the storage dtype, bf16 for fp8 storage."""
+    if storage is None:
+        return torch.float32
+    return torch.bfloat16 if storage in FP8_DTYPES else storage
+
+
 def dequantize(weight: Tensor, scale: Tensor, dtype: torch.dtype) -> Tensor:
     """weight · scale, with scale of shape [out], [out, 1] or a scalar."""
     scale = scale.reshape(-1, 1) if scale.numel() > 1 else scale.reshape(())

@@ -21,7 +21,6 @@ from ..components import WAN22_DIT, require_component
 from ..config import PRESETS, NavaConfig, get_preset
 from ..fp8 import FP8_DTYPES, swap_in_fp8_linears
 from ..random_init import random_state_dict, seeded_tensor, state_dict_shapes
-from .attention import check_backend
 from .model import NavaMMDiT, build_meta
 
 logger = logging.getLogger("nava")
@@ -189,15 +188,12 @@ def _keep_fp8_to_matrices(model: nn.Module, compute_dtype: torch.dtype) -> None:
                 setattr(module, name, nn.Parameter(torch.empty_like(param, dtype=compute_dtype), requires_grad=False))
 
 
-def _compute_dtype(dtype: torch.dtype, compute_dtype: torch.dtype | None, operations) -> torch.dtype:
+def _require_casting_operations(dtype: torch.dtype, operations) -> None:
     if dtype in FP8_DTYPES and operations is nn:
         raise ValueError(
             f"{dtype} weight storage needs an `operations` namespace that casts weights at use (ComfyUI's comfy.ops); "
             "with torch.nn load NAVA_fp8.safetensors or use bfloat16"
         )
-    if compute_dtype is not None:
-        return compute_dtype
-    return dtype if dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.bfloat16
 
 
 def load_nava_mmdit(
@@ -211,13 +207,12 @@ def load_nava_mmdit(
     `dtype` is the storage dtype; `compute_dtype` (default: `dtype`, or bf16 for fp8 storage) is what the
     layers run in when `operations` casts weights at use, as ComfyUI's manual-cast ops do.
     """
-    check_backend(attention_backend)
-    compute_dtype = _compute_dtype(dtype, compute_dtype, operations)
+    _require_casting_operations(dtype, operations)
     plan = _plan(open_checkpoint(path))
-    model = build_meta(plan.config, operations, dtype)
-    model.compute_dtype = compute_dtype
+    model = build_meta(plan.config, operations, dtype, compute_dtype)
+    model.attention_backend = attention_backend  # checked here, before any tensor is read
     swap_in_fp8_linears(model, plan.fp8_layers, operations)
-    _keep_fp8_to_matrices(model, compute_dtype)
+    _keep_fp8_to_matrices(model, model.compute_dtype)
     expected = state_dict_shapes(model)
     found = {t: plan.shapes[k] for k, targets in plan.key_map.items() for t in targets}
     absent = sorted(set(expected) - set(found)) if plan.warm_start else []
@@ -229,7 +224,6 @@ def load_nava_mmdit(
         )
     require_layout(plan.checkpoint, "NAVA MMDiT", {**found, **{k: expected[k] for k in absent}}, expected)
     _assign(model, plan, absent, device)
-    model.attention_backend = attention_backend
     return model.eval().requires_grad_(False)
 
 
