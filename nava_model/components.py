@@ -160,6 +160,17 @@ class Component:
         return f"{self.release.name} in models/{self.release.folder}"
 
     @property
+    def files_in_words(self) -> str:
+        """Every accepted file and its folders: "NAVA.safetensors or NAVA_fp8.safetensors in models/nava or ..."."""
+        folders_by_name: dict[str, list[str]] = {}
+        for entry in self.files:
+            folders_by_name.setdefault(entry.name, []).append(f"models/{entry.folder}")
+        names_by_folders: dict[str, list[str]] = {}
+        for name, folders in folders_by_name.items():
+            names_by_folders.setdefault(" or ".join(folders), []).append(name)
+        return "; ".join(f"{' or '.join(names)} in {folders}" for folders, names in names_by_folders.items())
+
+    @property
     def folders(self) -> tuple[str, ...]:
         """The models/ sub-folders holding this component's files, the release folder first."""
         return tuple(dict.fromkeys(f.folder for f in self.files))

@@ -5,18 +5,15 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .decode import NAVADecodeAV
-from .folders import register_nava_folder
-from .loaders import NAVAAudioVAELoader, NAVAModelLoader, NAVAReDimNetLoader, NAVAUMT5Loader, NAVAWanVAELoader
+from .loaders import FILE_LOADERS, NAVAModelLoader
+from .model_folders import register_model_folders
 from .prompt import NAVASpeakerSpanPrompt
 from .sampler import NAVASampler
 from .save import NAVASaveAV
 
 NODES = [
     NAVAModelLoader,
-    NAVAWanVAELoader,
-    NAVAAudioVAELoader,
-    NAVAUMT5Loader,
-    NAVAReDimNetLoader,
+    *FILE_LOADERS,
     NAVASpeakerSpanPrompt,
     NAVASampler,
     NAVADecodeAV,
@@ -29,4 +26,4 @@ class NavaExtension(ComfyExtension):
         return NODES
 
 
-__all__ = ["NODES", "NavaExtension", "register_nava_folder"]
+__all__ = ["NODES", "NavaExtension", "register_model_folders"]

@@ -9,7 +9,7 @@ from nava_model.prompt import prepare_prompt
 from nava_model.sampling.guidance import NEGATIVE_PROMPT_VIDEO
 
 from .memory import expect, load
-from .sockets import SAMPLING_CATEGORY, NavaConditioning, SpeakerEncoder, TextEncoder
+from .sockets import COMPONENT_NODES, SAMPLING_CATEGORY, NavaConditioning
 
 MAX_VOICES = 4
 EXAMPLE_PROMPT = (
@@ -44,12 +44,8 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
             description="Encodes the prompt. Words between <S> and <E> are spoken; voice_1 speaks the first span, "
             "voice_2 the second, and so on. Spans without a voice get a voice the model picks.",
             inputs=[
-                TextEncoder.Input("text_encoder", tooltip="From NAVA umT5 Loader."),
-                SpeakerEncoder.Input(
-                    "speaker_encoder",
-                    optional=True,
-                    tooltip="From NAVA ReDimNet Loader; needed only with reference voices.",
-                ),
+                COMPONENT_NODES["text_encoder"].input(),
+                COMPONENT_NODES["speaker_encoder"].input(optional=True, needed="needed only with reference voices"),
                 io.String.Input(
                     "prompt",
                     multiline=True,
@@ -90,10 +86,10 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
         voice_4=None,
     ) -> io.NodeOutput:
         prepared = prepare_prompt(prompt, voice_inputs([voice_1, voice_2, voice_3, voice_4]))  # before any load
-        text = expect(text_encoder, "NAVA_TEXT_ENCODER", "text_encoder", "NAVA umT5 Loader")
+        text = expect(text_encoder, "text_encoder")
         speaker = None
         if prepared.has_voices:
-            speaker = expect(speaker_encoder, "NAVA_SPEAKER_ENCODER", "speaker_encoder", "NAVA ReDimNet Loader")
+            speaker = expect(speaker_encoder, "speaker_encoder")
         encoder, speaker_model = load(text, speaker)
         conditioning = pipeline.encode_conditioning(encoder, speaker_model, prepared, negative_video=negative_prompt)
         return io.NodeOutput(conditioning, ui={"text": [describe(conditioning)]})

@@ -12,7 +12,7 @@ from nava_model.sampling.guidance import GuidanceScales
 from .latents import to_comfy_latent
 from .memory import expect, load
 from .progress import SamplingProgress
-from .sockets import SAMPLING_CATEGORY, NavaConditioning, NavaModel, VideoVAE
+from .sockets import COMPONENT_NODES, SAMPLING_CATEGORY, NavaConditioning
 
 MODE_BY_LABEL = {label: mode for mode, label in MODES.items()}
 ASPECTS = {"1280x704": (1280, 704), "704x1280": (704, 1280), "960x960": (960, 960), "custom": None}
@@ -70,17 +70,17 @@ class NAVASampler(io.ComfyNode):
             description="Generates video and speech/sound together. With a first-frame image and the video VAE it "
             "animates the image (TI2AV).",
             inputs=[
-                NavaModel.Input("model", tooltip="From NAVA MMDiT Loader."),
+                COMPONENT_NODES["mmdit"].input(),
                 NavaConditioning.Input("conditioning", tooltip="From NAVA Speaker Span Prompt."),
                 io.Image.Input(
                     "first_frame",
                     optional=True,
                     tooltip="Optional start image (TI2AV); scaled and centre-cropped to the size.",
                 ),
-                VideoVAE.Input(
-                    "video_vae", optional=True, tooltip="From NAVA Wan2.2 VAE Loader; needed with a first frame."
+                COMPONENT_NODES["video_vae"].input(optional=True, needed="needed with a first frame"),
+                io.Combo.Input(
+                    "mode", options=list(MODE_BY_LABEL), default=MODES[DEFAULTS.mode], tooltip="What to generate."
                 ),
-                io.Combo.Input("mode", options=list(MODE_BY_LABEL), default=MODES[DEFAULTS.mode], tooltip="What to generate."),
                 io.Combo.Input(
                     "aspect",
                     options=list(ASPECTS),
@@ -184,10 +184,10 @@ class NAVASampler(io.ComfyNode):
                 "conditioning expects NAVA_CONDITIONING from NAVA Speaker Span Prompt, "
                 f"got {type(conditioning).__name__}"
             )
-        mmdit = expect(model, "NAVA_MODEL", "model", "NAVA MMDiT Loader")
+        mmdit = expect(model, "mmdit")
         start = None
         if first_frame is not None:
-            (vae,) = load(expect(video_vae, "NAVA_VIDEO_VAE", "video_vae", "NAVA Wan2.2 VAE Loader"))
+            (vae,) = load(expect(video_vae, "video_vae"))
             start = pipeline.encode_first_frame(vae, first_frame, options.width, options.height)
         (network,) = load(mmdit)
         latent = pipeline.sample(

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from comfy_stand_in.fixtures import comfy, comfy_tiny, sampler_widgets  # noqa: F401  (fixtures + helper)
+from comfy_stand_in.fixtures import comfy, comfy_tiny, node_class, sampler_widgets  # noqa: F401  (fixtures + helpers)
 
 from nava_model.checkpoints import CheckpointError
 from nava_model.pipeline import AVLatent, Conditioning
@@ -33,23 +33,19 @@ def conditioning():
 
 
 def test_missing_model_file_names_the_folders_searched(comfy):
-    from nodes import NAVAAudioVAELoader
-
     with pytest.raises(
         FileNotFoundError, match=r"not found in models/vae or models/checkpoints .*searched models/vae: "
     ):
-        NAVAAudioVAELoader.execute(vae_name="ltx-2.3-22b-dev_audio_vae.safetensors")
+        node_class("NAVAAudioVAELoader").execute(vae_name="ltx-2.3-22b-dev_audio_vae.safetensors")
 
 
 def test_a_file_in_the_wrong_loader_is_refused_naming_the_right_loader(comfy_tiny, tiny_models):
-    from nodes import NAVAWanVAELoader
-
     (tiny_models / "vae" / "misplaced.safetensors").write_bytes(
         (tiny_models / "nava" / "NAVA.safetensors").read_bytes()
     )
     try:
         with pytest.raises(CheckpointError, match="NAVA MMDiT Loader"):
-            NAVAWanVAELoader.execute(vae_name="misplaced.safetensors")
+            node_class("NAVAWanVAELoader").execute(vae_name="misplaced.safetensors")
     finally:
         (tiny_models / "vae" / "misplaced.safetensors").unlink()
 

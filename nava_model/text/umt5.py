@@ -43,10 +43,14 @@ class EncodedText:
     token_ids: list[int]  # the valid tokens, `</s>` last
 
 
-class UMT5TextEncoder:
-    """Prompts -> umT5 embeddings of their valid tokens (upstream trims the 512-token padding away)."""
+class UMT5TextEncoder(nn.Module):
+    """Prompts -> umT5 embeddings of their valid tokens (upstream trims the 512-token padding away).
+
+    A module (holding the encoder's weights) so a memory manager can place it like any model.
+    """
 
     def __init__(self, model: nn.Module, tokenizer: UMT5Tokenizer):
+        super().__init__()
         self.model = model
         self.tokenizer = tokenizer
 
