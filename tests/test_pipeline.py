@@ -53,7 +53,7 @@ def test_bad_sampling_options_name_the_fix(changes, message):
 
 def test_default_options_are_navas_six_seconds():
     options = SamplingOptions()
-    assert (options.latent_frames, options.audio_tokens) == (37, 152)  # components.md §7
+    assert (options.latent_frames, options.audio_tokens) == (37, 152)
     assert options.duration == pytest.approx(6.042, abs=1e-3)
 
 

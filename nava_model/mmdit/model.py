@@ -1,4 +1,4 @@
-"""The NAVA Align-then-Fuse MMDiT (upstream `WanAVModel`; components.md §1).
+"""The NAVA Align-then-Fuse MMDiT (upstream `WanAVModel`).
 
 video latent ─ Conv3d patches ─┐                                          ┌─ head ─ unpatchify ─ v_video
                                ├─ 10 double-stream ─ 20 single-stream ────┤
