@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .caption import NAVAStructuredCaption
 from .decode import NAVADecodeAV
 from .loaders import FILE_LOADERS, NAVAModelLoader
 from .model_folders import register_model_folders
 from .prompt import NAVASpeakerSpanPrompt
+from .rewrite import NAVARewriteInstructions, NAVARewrittenPrompt
 from .sampler import NAVASampler
 from .save import NAVASaveAV
 
@@ -18,6 +20,9 @@ NODES = [
     NAVASampler,
     NAVADecodeAV,
     NAVASaveAV,
+    NAVAStructuredCaption,
+    NAVARewriteInstructions,
+    NAVARewrittenPrompt,
 ]
 
 

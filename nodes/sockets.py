@@ -17,6 +17,7 @@ from nava_model.components import AUDIO_VAE, MMDIT, SPEAKER_ENCODER, TEXT_ENCODE
 LOADERS_CATEGORY = "NAVA/loaders"
 SAMPLING_CATEGORY = "NAVA/sampling"  # prompt and sampler
 OUTPUT_CATEGORY = "NAVA/output"  # decode and save
+PROMPT_CATEGORY = "NAVA/prompt"  # rewriting and caption building
 
 
 @dataclass(frozen=True)
