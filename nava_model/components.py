@@ -198,11 +198,10 @@ _WAN_OFFICIAL = "https://huggingface.co/Wan-AI/Wan2.2-TI2V-5B/resolve/main"
 MMDIT = Component(
     "mmdit",
     "the NAVA MMDiT",
-    files=(
-        ModelFile("nava", "NAVA.safetensors", f"{_NAVA_HF}/NAVA.safetensors"),
-        ModelFile("nava", "NAVA_fp8.safetensors", f"{_NAVA_HF}/NAVA_fp8.safetensors"),
-        ModelFile("diffusion_models", "NAVA.safetensors", f"{_NAVA_HF}/NAVA.safetensors"),
-        ModelFile("diffusion_models", "NAVA_fp8.safetensors", f"{_NAVA_HF}/NAVA_fp8.safetensors"),
+    files=tuple(
+        ModelFile(folder, name, f"{_NAVA_HF}/{name}")
+        for folder in ("nava", "diffusion_models")
+        for name in ("NAVA.safetensors", "NAVA_fp8.safetensors")
     ),
     loader="nava_model.mmdit.loader:load_nava_mmdit",
     tiny_writer="nava_model.mmdit.loader:write_tiny_mmdit",

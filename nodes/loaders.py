@@ -17,8 +17,9 @@ from comfy_api.latest import io
 
 from nava_model.checkpoints import open_checkpoint
 from nava_model.components import WrongComponentError
+from nava_model.mmdit.attention import BACKENDS
 
-from .memory import ModelHandle, mmdit_dtypes, working_dtype, wrap
+from .memory import WEIGHT_DTYPES, ModelHandle, mmdit_dtypes, working_dtype, wrap
 from .model_folders import find_model, model_choices
 from .sockets import COMPONENT_NODES, LOADERS_CATEGORY, ComponentNode
 
@@ -94,14 +95,14 @@ class NAVAModelLoader(io.ComfyNode):
             COMPONENT_NODES["mmdit"],
             io.Combo.Input(
                 "weight_dtype",
-                options=["auto", "bf16", "fp16", "fp8"],
+                options=list(WEIGHT_DTYPES),
                 default="auto",
                 tooltip="Precision of the stored weights. auto: ComfyUI's choice for the device (bf16 on recent "
                 "GPUs, fp32 on CPU). fp8 halves the memory and computes in bf16.",
             ),
             io.Combo.Input(
                 "attention",
-                options=["auto", "sdpa", "flash", "math"],
+                options=list(BACKENDS),
                 default="auto",
                 tooltip="Attention kernel. auto: PyTorch SDPA (its cuDNN kernel on Hopper GPUs), or flash-attn "
                 "when installed on other GPUs. flash needs the flash-attn package. math is the slow reference.",
