@@ -142,6 +142,8 @@ def _resolve(reference: str) -> Callable:
 
 @dataclass(frozen=True)
 class Component:
+    """One model file NAVA needs: everything the package knows about it."""
+
     key: str  # "mmdit", "video_vae", ...: also the field name in `NavaModels`
     name: str  # in words, for messages: "the Wan2.2 video VAE"
     files: tuple[ModelFile, ...]  # the release file first (make-tiny writes it), then accepted alternatives
@@ -179,14 +181,24 @@ class Component:
     def families(self) -> tuple[Family, ...]:
         return tuple(f for f in FAMILIES if f.component == self.key)
 
-    def load(self, path: str | os.PathLike, **kwargs):
-        return _resolve(self.loader)(path, **kwargs)
+    def load(self, source: str | os.PathLike | Checkpoint, **kwargs):
+        """The loaded model from a file path or an opened `Checkpoint` (kwargs: device, dtype, operations, ...)."""
+        return _resolve(self.loader)(source, **kwargs)
 
     def write_tiny(self, models_dir: str | os.PathLike, seed: int = 0) -> Path:
-        """Write the tiny random-weight file under the release name in `models_dir`; return its path."""
+        """Write the tiny random-weight file under the release name in `models_dir`; return its path.
+
+        The file is written under a temporary name and renamed, so an interrupted write leaves no
+        half file under the release name.
+        """
         path = self.release.path(models_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _resolve(self.tiny_writer)(path, seed=seed)
+        partial = path.with_name(f".{path.name}.partial")
+        try:
+            _resolve(self.tiny_writer)(partial, seed=seed)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
         return path
 
 
