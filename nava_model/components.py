@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -296,18 +296,21 @@ class WrongComponentError(CheckpointError):
 
 
 def require_component(checkpoint: Checkpoint, key: str) -> Family:
-    """The file's family if it is a file of component `key`; else an error saying what it is and where it goes.
+    """`check_component`, then a warning if the file is a tiny random-weight one (whatever it produces is noise)."""
+    family = check_component(checkpoint, key)
+    if checkpoint.is_tiny:
+        logger.warning(
+            "%s is a TINY random-weight test file (make-tiny) for %s: what it produces is noise",
+            checkpoint.name, COMPONENTS[key].name,
+        )
+    return family
 
-    A tiny random-weight file (make-tiny) is accepted with a warning: whatever it produces is noise.
-    """
+
+def check_component(checkpoint: Checkpoint, key: str) -> Family:
+    """The file's family if it is a file of component `key`; else an error saying what it is and where it goes."""
     component = COMPONENTS[key]
     family = identify_family(checkpoint)
     if family is not None and family.component == key:
-        if checkpoint.is_tiny:
-            logger.warning(
-                "%s is a TINY random-weight test file (make-tiny) for %s: what it produces is noise",
-                checkpoint.name, component.name,
-            )
         return family
     if family is None:
         raise WrongComponentError(
@@ -355,12 +358,18 @@ class NavaModels:
     speaker_encoder: torch.nn.Module | None
 
 
-def load_models(models_dir: str | os.PathLike, device: str = "cpu", dtype: torch.dtype = torch.float32,
-                with_speaker: bool = True) -> NavaModels:
-    """Load every component from a models/ tree; missing files are reported before any load."""
+def load_models(models_dir: str | os.PathLike | None, device: str = "cpu", dtype: torch.dtype = torch.float32,
+                with_speaker: bool = True, files: Mapping[str, str | os.PathLike] | None = None) -> NavaModels:
+    """Load every component: the file `files` gives for its key, else the first accepted one under `models_dir`.
+
+    Every file is found, opened and checked to be its component before the first one is loaded.
+    """
+    files = files or {}
     wanted = [c for c in COMPONENTS.values() if with_speaker or not c.optional]
-    paths = {c.key: find_component_file(models_dir, c.key) for c in wanted}
-    loaded = {c.key: c.load(paths[c.key], device=device, dtype=c.fixed_dtype or dtype) for c in wanted}
+    opened = {c.key: open_checkpoint(files.get(c.key) or find_component_file(models_dir, c.key)) for c in wanted}
+    for key, checkpoint in opened.items():
+        check_component(checkpoint, key)
+    loaded = {c.key: c.load(opened[c.key], device=device, dtype=c.fixed_dtype or dtype) for c in wanted}
     return NavaModels(**{key: loaded.get(key) for key in COMPONENTS})
 
 

@@ -13,6 +13,7 @@ from nava_model.components import (
     find_component_file,
     identify_component,
     identify_family,
+    load_models,
 )
 
 
@@ -77,3 +78,22 @@ def test_a_missing_component_names_its_release_file_address_and_folder(tmp_path)
     assert component.name in message and component.release.url in message
     assert str(tmp_path / component.release.folder) in message
     assert "make-tiny" in message
+
+
+def test_load_models_checks_every_file_before_loading_any(tiny_models, monkeypatch):
+    def no_load(*args, **kwargs):
+        raise AssertionError("a model was loaded before every file was checked")
+
+    monkeypatch.setattr("nava_model.mmdit.loader.load_nava_mmdit", no_load)
+    misplaced = {"audio_vae": COMPONENTS["video_vae"].release.path(tiny_models)}
+    with pytest.raises(WrongComponentError, match="is the Wan2.2 video VAE, which goes in models/vae"):
+        load_models(tiny_models, files=misplaced)
+
+
+def test_load_models_takes_a_file_given_for_a_component(loaded_tiny_models, tiny_models, tmp_path):
+    elsewhere = tmp_path / "my_vae.safetensors"
+    shutil.copy(COMPONENTS["video_vae"].release.path(tiny_models), elsewhere)
+    models = load_models(tiny_models, with_speaker=False, files={"video_vae": elsewhere})
+    assert models.speaker_encoder is None
+    for ours, reference in zip(models.video_vae.state_dict().values(), loaded_tiny_models.video_vae.state_dict().values()):
+        assert ours.equal(reference)
