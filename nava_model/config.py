@@ -51,7 +51,7 @@ class NavaConfig:
         pt, ph, pw = self.patch_size
         return pt * ph * pw * self.video_in_channels
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.dim % self.num_heads:
             raise ValueError(f"dim {self.dim} is not divisible by num_heads {self.num_heads}")
         if self.head_dim % 2:
@@ -72,6 +72,4 @@ def get_preset(name: str, **overrides) -> NavaConfig:
         config = PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
-    config = replace(config, **overrides) if overrides else config
-    config.validate()
-    return config
+    return replace(config, **overrides) if overrides else config

@@ -72,7 +72,7 @@ def config_from_metadata(checkpoint: Checkpoint) -> NavaConfig | None:
         return None
     try:
         return NavaConfig(**{**raw, "patch_size": tuple(raw["patch_size"])})
-    except (TypeError, KeyError) as exc:
+    except (TypeError, KeyError, ValueError) as exc:
         raise CheckpointError(f"{checkpoint.name}: unreadable `nava_config` metadata ({exc})") from None
 
 

@@ -125,7 +125,6 @@ class NavaMMDiT(nn.Module):
 
     def __init__(self, config: NavaConfig, operations=nn, device=None, dtype=None, compute_dtype=None):
         super().__init__()
-        config.validate()
         self.config = config
         self.compute_dtype = compute_dtype or compute_dtype_for(dtype)
         self.attention_backend = "auto"
