@@ -77,9 +77,8 @@ class Checkpoint:
             yield self.torch_tensors.__getitem__
             return
         with ExitStack() as stack:
-            handles = {
-                path: stack.enter_context(safe_open(str(path), framework="pt")) for path in dict.fromkeys(self.files.values())
-            }
+            shards = dict.fromkeys(self.files.values())
+            handles = {path: stack.enter_context(safe_open(str(path), framework="pt")) for path in shards}
             yield lambda key: _read_safetensor(handles[self.files[key]], key, self.name)
 
     def tensors(self, keys=None) -> Iterator[tuple[str, torch.Tensor]]:
