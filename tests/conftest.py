@@ -31,3 +31,16 @@ def no_tensor_read(monkeypatch):
         raise AssertionError(f"tensors of {self.name} were read before the file was checked")
 
     monkeypatch.setattr(Checkpoint, "reader", refuse)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run the tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
