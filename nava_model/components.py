@@ -362,11 +362,20 @@ def load_models(models_dir: str | os.PathLike | None, device: str = "cpu", dtype
                 with_speaker: bool = True, files: Mapping[str, str | os.PathLike] | None = None) -> NavaModels:
     """Load every component: the file `files` gives for its key, else the first accepted one under `models_dir`.
 
-    Every file is found, opened and checked to be its component before the first one is loaded.
+    Every file is found (all missing ones are reported together), opened and checked to be its component
+    before the first one is loaded.
     """
-    files = files or {}
+    files = dict(files or {})
     wanted = [c for c in COMPONENTS.values() if with_speaker or not c.optional]
-    opened = {c.key: open_checkpoint(files.get(c.key) or find_component_file(models_dir, c.key)) for c in wanted}
+    missing = []
+    for component in wanted:
+        try:
+            files.setdefault(component.key, find_component_file(models_dir, component.key))
+        except FileNotFoundError as exc:
+            missing.append(str(exc))
+    if missing:  # every missing file at once
+        raise FileNotFoundError("\n".join(missing))
+    opened = {c.key: open_checkpoint(files[c.key]) for c in wanted}
     for key, checkpoint in opened.items():
         check_component(checkpoint, key)
     loaded = {c.key: c.load(opened[c.key], device=device, dtype=c.fixed_dtype or dtype) for c in wanted}

@@ -97,3 +97,14 @@ def test_load_models_takes_a_file_given_for_a_component(loaded_tiny_models, tiny
     assert models.speaker_encoder is None
     for ours, reference in zip(models.video_vae.state_dict().values(), loaded_tiny_models.video_vae.state_dict().values()):
         assert ours.equal(reference)
+
+
+def test_load_models_reports_every_missing_file_at_once(tmp_path):
+    models = tmp_path / "models"
+    COMPONENTS["mmdit"].write_tiny(models)
+    with pytest.raises(FileNotFoundError) as missing:
+        load_models(models, with_speaker=False)
+    lines = str(missing.value).splitlines()
+    assert [line.split(" was not found")[0] for line in lines] == [
+        COMPONENTS[key].name for key in ("video_vae", "audio_vae", "text_encoder")
+    ]
