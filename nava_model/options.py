@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from .latent_space import (
     MODES,
+    SIZE_MULTIPLE,
     VIDEO_FPS,
     audio_tokens,
     check_video_size,
@@ -60,6 +61,12 @@ class SamplingOptions:
     @property
     def audio_tokens(self) -> int:
         return audio_tokens(self.frames)
+
+    @property
+    def joint_tokens(self) -> int:
+        """MMDiT tokens per row: video patches (2x2 latent pixels per latent frame) and audio steps of the mode."""
+        video = self.latent_frames * (self.height // SIZE_MULTIPLE) * (self.width // SIZE_MULTIPLE)
+        return (video if self.mode != "audio" else 0) + (self.audio_tokens if self.mode != "video" else 0)
 
 
 DEFAULTS = SamplingOptions()

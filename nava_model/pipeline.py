@@ -23,8 +23,11 @@ from .sampling.guidance import (
     NEGATIVE_PROMPT_AUDIO,
     NEGATIVE_PROMPT_VIDEO,
     GuidanceInputs,
+    guidance_terms,
     guided_velocity,
+    needed_passes,
 )
+from .sampling.pass_schedule import PassSchedule
 from .sampling.schedules import flow_sigmas
 from .sampling.solvers import make_solver
 
@@ -125,6 +128,22 @@ def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
     return execution_device(model), model.compute_dtype
 
 
+def pass_schedule(mmdit, options: SamplingOptions, device: torch.device) -> PassSchedule:
+    """How the guidance passes of each step are stacked into forwards (by token count and free memory)."""
+    return PassSchedule.for_model(mmdit, device, options.joint_tokens, max_rows=options.max_batch)
+
+
+def sampling_memory_bytes(
+    mmdit, options: SamplingOptions, device: torch.device, has_voices: bool = True
+) -> tuple[int, int]:
+    """(wanted, minimum) activation memory of sampling beside the weights, for a memory manager to keep free:
+    the largest forward the schedule stacks for this clip, and a forward of one pass."""
+    schedule = pass_schedule(mmdit, options, device)
+    terms = guidance_terms(options.scales, options.mode != "audio", options.mode != "video", has_voices)
+    rows = schedule.passes_per_forward(len(needed_passes(terms)), 1, options.joint_tokens, free=None)
+    return rows * schedule.row_bytes, schedule.row_bytes
+
+
 def sample(
     mmdit,
     conditioning: Conditioning,
@@ -157,6 +176,7 @@ def sample(
         negative=negative.to(device, dtype),
         speaker=_speaker_to(conditioning.speaker, device, dtype),
     )
+    schedule = pass_schedule(mmdit, options, device)
     sigmas, timesteps = flow_sigmas(options.steps, options.shift)
     video_solver = make_solver(options.sampler, sigmas) if video is not None else None
     audio_solver = make_solver(options.sampler, sigmas) if audio is not None else None
@@ -173,7 +193,7 @@ def sample(
             inputs,
             options.scales,
             clean_first_frame=first_frame is not None,
-            max_batch=options.max_batch,
+            schedule=schedule,
             cfg_parallel=parallel,
         )
         sigma = float(sigmas[index])
@@ -253,7 +273,8 @@ def decode(
                 raise ValueError(f"this latent has video: decoding it needs {VIDEO_VAE.name} ({VIDEO_VAE.where})")
             video = latent.video.to(execution_device(video_vae), _vae_dtype(video_vae))
             pixels = video_vae.decode(video, tiled=tiled, on_frame=on_progress)
-            frames = ((pixels[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 3, 0).cpu()
+            # one fp32 copy of the clip, mapped to 0..1 in place (not a new full-clip temporary per operation)
+            frames = pixels[0].float().clamp_(-1, 1).add_(1).div_(2).permute(1, 2, 3, 0).cpu()
         if latent.audio is not None:
             if audio_vae is None:
                 raise ValueError(f"this latent has audio: decoding it needs {AUDIO_VAE.name} ({AUDIO_VAE.where})")

@@ -54,7 +54,7 @@ def load_component(key: str, path: Path) -> ModelHandle:
     return wrap(node.socket_name, model, device, offload)
 
 
-def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto") -> ModelHandle:
+def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto", compile: bool = True) -> ModelHandle:
     node = COMPONENT_NODES["mmdit"]
     device, offload = model_management.get_torch_device(), model_management.unet_offload_device()
     checkpoint = open_checkpoint(path)
@@ -64,7 +64,7 @@ def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto") 
     try:
         model = node.component.load(
             checkpoint, device=offload, dtype=weight, operations=operations, attention_backend=attention,
-            compute_dtype=compute,
+            compute_dtype=compute, compile_blocks="auto" if compile else "off",
         )
     except WrongComponentError as error:
         raise naming_the_right_loader(error) from error
@@ -107,12 +107,19 @@ class NAVAModelLoader(io.ComfyNode):
                 tooltip="Attention kernel. auto: PyTorch SDPA (its cuDNN kernel on Hopper GPUs), or flash-attn "
                 "when installed on other GPUs. flash needs the flash-attn package. math is the slow reference.",
             ),
+            io.Boolean.Input(
+                "compile",
+                default=True,
+                optional=True,
+                tooltip="torch.compile the transformer blocks on NVIDIA/AMD GPUs: the first step of each new size "
+                "takes longer (compiling), later steps run faster. Off where it cannot run (notice in the log).",
+            ),
         )
 
     @classmethod
-    def execute(cls, model_name: str, weight_dtype: str, attention: str) -> io.NodeOutput:
+    def execute(cls, model_name: str, weight_dtype: str, attention: str, compile: bool = True) -> io.NodeOutput:
         path = find_model(COMPONENT_NODES["mmdit"].folders, model_name)
-        return io.NodeOutput(load_mmdit(path, weight_dtype, attention))
+        return io.NodeOutput(load_mmdit(path, weight_dtype, attention, compile))
 
 
 def file_loader(key: str) -> type[io.ComfyNode]:

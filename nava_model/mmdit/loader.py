@@ -19,8 +19,9 @@ from torch import Tensor, nn
 from ..checkpoints import Checkpoint, CheckpointError, open_checkpoint, require_layout, strip_wrapper_prefixes
 from ..components import WAN22_DIT, require_component
 from ..config import PRESETS, NavaConfig, get_preset
-from ..fp8 import FP8_DTYPES, swap_in_fp8_linears
+from ..fp8 import FP8_COMPUTE, FP8_DTYPES, set_fp8_compute, swap_in_fp8_linears
 from ..random_init import random_state_dict, seeded_tensor, state_dict_shapes
+from .compile import check_compile_choice
 from .model import NavaMMDiT, build_meta
 
 logger = logging.getLogger("nava")
@@ -203,20 +204,26 @@ def _require_casting_operations(dtype: torch.dtype, operations) -> None:
 
 def load_nava_mmdit(
     path, device="cpu", dtype=torch.float32, operations=nn, attention_backend: str = "auto",
-    compute_dtype: torch.dtype | None = None,
+    compute_dtype: torch.dtype | None = None, compile_blocks: str = "auto", fp8_compute: str = "dequant",
 ) -> NavaMMDiT:
     """Load NAVA.safetensors / NAVA_fp8.safetensors, or a Wan2.2-TI2V-5B DiT as a video warm start.
 
     `path` is a file (any shard of a sharded set) or a `Checkpoint` already opened.
 
     `dtype` is the storage dtype; `compute_dtype` (default: `dtype`, or bf16 for fp8 storage) is what the
-    layers run in when `operations` casts weights at use, as ComfyUI's manual-cast ops do.
+    layers run in when `operations` casts weights at use, as ComfyUI's manual-cast ops do. `compile_blocks`:
+    "auto" (torch.compile the blocks on CUDA), "on" or "off". `fp8_compute` ("dequant" or "scaled_mm", see
+    fp8.py) is how the Linears stored in fp8 by NAVA_fp8.safetensors compute.
     """
     _require_casting_operations(dtype, operations)
+    check_compile_choice(compile_blocks)
+    if fp8_compute not in FP8_COMPUTE:
+        raise ValueError(f"unknown fp8 compute {fp8_compute!r}; choose one of {FP8_COMPUTE}")
     plan = _plan(open_checkpoint(path))
     model = build_meta(plan.config, operations, dtype, compute_dtype)
     model.attention_backend = attention_backend  # checked here, before any tensor is read
     swap_in_fp8_linears(model, plan.fp8_layers, operations)
+    set_fp8_compute(model, fp8_compute)
     _keep_fp8_to_matrices(model, model.compute_dtype)
     expected = state_dict_shapes(model)
     found = {t: plan.shapes[k] for k, targets in plan.key_map.items() for t in targets}
@@ -229,6 +236,7 @@ def load_nava_mmdit(
         )
     require_layout(plan.checkpoint, "NAVA MMDiT", {**found, **{k: expected[k] for k in absent}}, expected)
     _assign(model, plan, absent, device)
+    model.compile_blocks = compile_blocks
     return model.eval().requires_grad_(False)
 
 
