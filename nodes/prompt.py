@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from comfy_api.latest import io
 
 from nava_model import pipeline
 from nava_model.prompt import prepare_prompt
 from nava_model.sampling.guidance import NEGATIVE_PROMPT_VIDEO
+from nava_model.speaker import short_voice_warning
 
 from .memory import expect, load
 from .sockets import COMPONENT_NODES, SAMPLING_CATEGORY, NavaConditioning
+
+logger = logging.getLogger("nava")
 
 MAX_VOICES = 4
 EXAMPLE_PROMPT = (
@@ -23,15 +28,22 @@ def voice_inputs(voices: list[dict | None]) -> list[tuple | None]:
     return [None if v is None else (v["waveform"][0], int(v["sample_rate"])) for v in voices]
 
 
-def describe(conditioning: pipeline.Conditioning) -> str:
-    """What the node shows: each span and the voice it speaks with."""
+def voice_warnings(voices: list[tuple | None]) -> list[str]:
+    """Voices too short for the speaker encoder: used anyway, with a warning."""
+    found = [short_voice_warning(v[0].shape[-1], v[1], f"voice_{i}") for i, v in enumerate(voices, 1) if v is not None]
+    return [w for w in found if w]
+
+
+def describe(conditioning: pipeline.Conditioning, warnings: list[str] = ()) -> str:
+    """What the node shows: each span and the voice it speaks with, then any warning."""
     if not conditioning.spans:
-        return "No speech spans: plain text-to-audio-video (write <S>words<E> to make someone speak)."
-    lines = [f"{len(conditioning.spans)} speech span(s):"]
-    for span, bound in zip(conditioning.spans, conditioning.voices_bound):
-        voice = f"voice_{span.index + 1}" if bound else "no reference voice (the model picks one)"
-        lines.append(f'{span.index + 1}. "{span.text.strip()}" -> {voice}')
-    return "\n".join(lines)
+        lines = ["No speech spans: plain text-to-audio-video (write <S>words<E> to make someone speak)."]
+    else:
+        lines = [f"{len(conditioning.spans)} speech span(s):"]
+        for span, bound in zip(conditioning.spans, conditioning.voices_bound):
+            voice = f"voice_{span.index + 1}" if bound else "no reference voice (the model picks one)"
+            lines.append(f'{span.index + 1}. "{span.text.strip()}" -> {voice}')
+    return "\n".join(lines + [f"⚠ {w}" for w in warnings])
 
 
 class NAVASpeakerSpanPrompt(io.ComfyNode):
@@ -85,11 +97,15 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
         voice_3=None,
         voice_4=None,
     ) -> io.NodeOutput:
-        prepared = prepare_prompt(prompt, voice_inputs([voice_1, voice_2, voice_3, voice_4]))  # before any load
+        voices = voice_inputs([voice_1, voice_2, voice_3, voice_4])
+        prepared = prepare_prompt(prompt, voices)  # span and voice errors before any load
+        warnings = voice_warnings(voices)
+        for warning in warnings:
+            logger.warning("NAVA Speaker Span Prompt: %s", warning)
         text = expect(text_encoder, "text_encoder")
         speaker = None
         if prepared.has_voices:
             speaker = expect(speaker_encoder, "speaker_encoder")
         encoder, speaker_model = load(text, speaker)
         conditioning = pipeline.encode_conditioning(encoder, speaker_model, prepared, negative_video=negative_prompt)
-        return io.NodeOutput(conditioning, ui={"text": [describe(conditioning)]})
+        return io.NodeOutput(conditioning, ui={"text": [describe(conditioning, warnings)]})
