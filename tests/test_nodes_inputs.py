@@ -192,7 +192,7 @@ def test_single_modality_latents_are_plain_core_latents(comfy):
 @pytest.mark.parametrize("prefix", ["../escape", "/tmp/abs", "NAVA/../../escape", "C:\\Users\\x", "", "  "])
 def test_filename_prefix_cannot_leave_the_output_folder(comfy, prefix):
     from nodes import NAVASaveAV
-    from nodes.files import output_path
+    from nodes.output_files import output_path
 
     with pytest.raises(ValueError, match="filename_prefix"):
         output_path(prefix, ".mp4")
@@ -207,7 +207,7 @@ def test_a_good_or_linked_filename_prefix_passes_queue_time_validation(comfy):
 
 
 def test_output_files_are_numbered_like_cores(comfy):
-    from nodes.files import output_path
+    from nodes.output_files import output_path
 
     path, subfolder, name = output_path("NAVA/run", ".mp4")
     assert (subfolder, name, path) == ("NAVA", "run_00001_.mp4", comfy / "output" / "NAVA" / "run_00001_.mp4")
@@ -217,7 +217,7 @@ def test_output_files_are_numbered_like_cores(comfy):
 
 
 def test_a_prefix_ending_in_a_slash_names_a_folder(comfy):
-    from nodes.files import output_path
+    from nodes.output_files import output_path
 
     path, subfolder, name = output_path("NAVA/", ".mp4")
     assert (subfolder, name, path) == ("NAVA", "nava_00001_.mp4", comfy / "output" / "NAVA" / "nava_00001_.mp4")
@@ -226,7 +226,7 @@ def test_a_prefix_ending_in_a_slash_names_a_folder(comfy):
 def test_core_variables_in_the_prefix_are_filled_in(comfy):
     import time
 
-    from nodes.files import output_path
+    from nodes.output_files import output_path
 
     path, subfolder, name = output_path("%year%/clip_%width%x%height%", ".mp4", 64, 32)
     assert (subfolder, name) == (str(time.localtime().tm_year), "clip_64x32_00001_.mp4")
