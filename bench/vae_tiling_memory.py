@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import peak_memory_gib, reset_peak_memory  # noqa: E402
 
 from nava_model.random_init import random_state_dict  # noqa: E402
-from nava_model.vae.wan22 import Wan22VAE, Wan22VAEConfig, check_video_size, latent_frames, official_shapes  # noqa: E402
-from nava_model.vae.wan22_tiling import Tiling, tile_grid  # noqa: E402
+from nava_model.latent_space import check_video_size, latent_frames  # noqa: E402
+from nava_model.vae.wan22.model import Wan22VAE, Wan22VAEConfig, official_shapes  # noqa: E402
+from nava_model.vae.wan22.tiling import Tiling, tile_grid  # noqa: E402
 
 
 def build_decoder(config: Wan22VAEConfig, device: torch.device, dtype: torch.dtype) -> Wan22VAE:

@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 
 from .config import PRESETS, get_preset
+from .latent_space import MODES
+from .options import DEFAULT_SECONDS, DEFAULTS, SAMPLERS, SamplingOptions
 from .rewrite.headless import add_backend_arguments, add_rewrite_command
 
 DEFAULT_TINY_DIR = Path(os.environ.get("NAVA_TINY_DIR", Path.home() / ".cache" / "nava" / "tiny-models"))
@@ -28,7 +30,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 
 def _cmd_make_tiny(args: argparse.Namespace) -> None:
-    from .tiny import make_tiny_models
+    from .components import make_tiny_models
 
     for name, path in make_tiny_models(args.dir, seed=args.seed).items():
         print(f"{name:16s} {path}")
@@ -73,11 +75,11 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
 
 
 def _options(args: argparse.Namespace):
-    from .pipeline import SamplingOptions, frames_for_duration
+    from .latent_space import frames_for_duration, pixel_frames
     from .sampling.guidance import GuidanceScales
 
     if args.latent_frames is not None:
-        frames = (args.latent_frames - 1) * 4 + 1
+        frames = pixel_frames(args.latent_frames)
     else:
         frames = frames_for_duration(args.duration)
     options = SamplingOptions(
@@ -98,7 +100,6 @@ def _options(args: argparse.Namespace):
             timbre=args.timbre_align_guidance_scale,
         ),
     )
-    options.validate()
     return options
 
 
@@ -165,7 +166,7 @@ def _device_dtype(args: argparse.Namespace, device: str | None = None) -> tuple[
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
-    from .model_files import load_models
+    from .components import load_models
     from .rewrite.headless import rewrite_jobs
 
     options = _options(args)
@@ -190,11 +191,10 @@ def _cmd_generate(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
+    from .components import load_models, make_tiny_models, tiny_models_present
     from .demo import DEMO_PROMPT, DEMO_SAMPLE_RATE, synthetic_voice
     from .media import write_mp4
-    from .model_files import load_models
-    from .pipeline import SamplingOptions, decode, encode_conditioning, sample
-    from .tiny import make_tiny_models, tiny_models_present
+    from .pipeline import decode, encode_conditioning, sample
 
     started = time.perf_counter()
     models_dir = Path(args.models)
@@ -222,22 +222,27 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSONL batch: {\"prompt\", \"image\"?, \"spk_wavs\"?, \"output\"?, \"rewrite\"?} per line")
     parser.add_argument("--image", type=Path, help="first frame (TI2AV)")
     parser.add_argument("--spk-wav", type=Path, action="append", help="reference voice, once per span in order")
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=704)
+    parser.add_argument("--width", type=int, default=DEFAULTS.width)
+    parser.add_argument("--height", type=int, default=DEFAULTS.height)
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--duration", type=float, default=6.0, help="seconds (6 s = 37 latent frames = 145 frames)")
+    length.add_argument("--duration", type=float, default=DEFAULT_SECONDS,
+                        help=f"seconds ({DEFAULT_SECONDS:g} s = {DEFAULTS.latent_frames} latent frames "
+                        f"= {DEFAULTS.frames} frames)")
     length.add_argument("--latent-frames", type=int, help="latent frames (upstream's --frames)")
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--shift", type=float, default=5.0)
-    parser.add_argument("--sampler", choices=["unipc", "euler"], default="unipc")
-    parser.add_argument("--mode", choices=["av", "video", "audio"], default="av")
-    parser.add_argument("--video-guidance-scale", type=float, default=3.0)
-    parser.add_argument("--audio-guidance-scale", type=float, default=2.0)
-    parser.add_argument("--video-align-guidance-scale", type=float, default=3.0)
-    parser.add_argument("--audio-align-guidance-scale", type=float, default=2.0)
-    parser.add_argument("--timbre-align-guidance-scale", type=float, default=3.0)
-    parser.add_argument("--max-batch", type=int, default=4, help="guidance passes per forward (1 = sequential)")
+    parser.add_argument("--steps", type=int, default=DEFAULTS.steps)
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--shift", type=float, default=DEFAULTS.shift)
+    parser.add_argument("--sampler", choices=SAMPLERS, default=DEFAULTS.sampler)
+    parser.add_argument("--mode", choices=list(MODES), default=DEFAULTS.mode,
+                        help=", ".join(f"{mode}: {words}" for mode, words in MODES.items()))
+    scales = DEFAULTS.scales
+    parser.add_argument("--video-guidance-scale", type=float, default=scales.video)
+    parser.add_argument("--audio-guidance-scale", type=float, default=scales.audio)
+    parser.add_argument("--video-align-guidance-scale", type=float, default=scales.video_align)
+    parser.add_argument("--audio-align-guidance-scale", type=float, default=scales.audio_align)
+    parser.add_argument("--timbre-align-guidance-scale", type=float, default=scales.timbre)
+    parser.add_argument("--max-batch", type=int, default=DEFAULTS.max_batch,
+                        help="guidance passes per forward (1 = sequential)")
     parser.add_argument("--audio-rate", type=int, choices=[16000, 48000], default=None,
                         help="48000 = vocoder output (default), 16000 = NAVA reference")
     parser.add_argument("--tiled", action="store_true", help="tiled video decode (bounded memory)")
