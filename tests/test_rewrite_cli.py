@@ -137,6 +137,18 @@ def test_a_server_answer_that_keeps_the_span_is_printed_and_sent_with_navas_samp
     assert system["role"] == "system" and "<S>" in system["content"] and user == {"role": "user", "content": IDEA}
 
 
+def test_a_first_frame_goes_to_the_server_with_the_image_to_av_instructions(server, cli, tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(tmp_path / "frame.png")
+    code, out, _ = cli("rewrite", IDEA, "--image", str(tmp_path / "frame.png"), "--rewrite-url", server.url)
+    assert code == 0 and out == GOOD + "\n"
+    system, user = server.requests[0]["messages"]
+    assert "first frame" in system["content"]
+    image, text = user["content"]
+    assert image["image_url"]["url"].startswith("data:image/png;base64,") and text == {"type": "text", "text": IDEA}
+
+
 def test_a_span_breaking_server_answer_is_repaired_with_a_warning(server, cli):
     server.answer = BROKEN
     code, out, err = cli("rewrite", IDEA, "--rewrite-url", server.url)
