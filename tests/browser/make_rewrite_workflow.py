@@ -70,6 +70,12 @@ def rewrite_graph() -> dict:
     return spec
 
 
+def loadable(server, names) -> list[str]:
+    """The templates this server's front-end can load: the rewrite template needs Core's Generate Text (0.33+)."""
+    has_generate_text = "TextGenerate" in server.get("/object_info")
+    return [name for name in names if name != NAME or has_generate_text]
+
+
 def add_llm_placeholder(server) -> None:
     """An empty file under the LLM's name, so the front-end and /prompt validation find it listed (it cannot run)."""
     (server.base / "models" / LLM["directory"] / LLM["name"]).write_bytes(b"")
