@@ -206,7 +206,7 @@ def test_generate_rewrite_without_an_llm_stops_before_loading_models(tmp_path, c
 
 
 def test_generate_frees_the_local_llm_before_any_nava_model_loads(tiny_llm, cli, monkeypatch, tmp_path):
-    import nava_model.model_files
+    import nava_model.components
     from nava_model.rewrite import runners
 
     events, close = [], runners.LocalLLM.close
@@ -220,7 +220,7 @@ def test_generate_frees_the_local_llm_before_any_nava_model_loads(tiny_llm, cli,
         raise SystemExit(3)
 
     monkeypatch.setattr(runners.LocalLLM, "close", recording_close)
-    monkeypatch.setattr(nava_model.model_files, "load_models", stop_at_load)
+    monkeypatch.setattr(nava_model.components, "load_models", stop_at_load)
     code, _, err = cli("generate", "--models", str(tmp_path), "--prompt", IDEA, "--rewrite", "--rewrite-model",
                        str(tiny_llm), *SHORT, "--width", "64", "--height", "32", "--latent-frames", "2")
     assert code == 3 and events == [("llm freed", None), "nava models load"]
