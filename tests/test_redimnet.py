@@ -21,6 +21,7 @@ from nava_model.speaker.redimnet import (
     load_redimnet,
     reference_clip,
     seeded_state_dict,
+    short_voice_warning,
     write_tiny_redimnet,
 )
 
@@ -125,6 +126,13 @@ def test_reference_clip_keeps_first_30_seconds():
 def test_reference_clip_zero_pads_to_one_second():
     clip = reference_clip(torch.full((4000,), 0.1), 16000)
     assert clip.shape == (16000,) and clip[4000:].abs().max() == 0
+
+
+def test_voice_shorter_than_the_minimum_gets_a_warning_naming_it():
+    message = short_voice_warning(800, 16000, name="alice.wav")  # 50 ms
+    assert "alice.wav" in message and "0.05 s" in message and "1 s" in message
+    assert short_voice_warning(16000, 16000) is None
+    assert short_voice_warning(48000, 48000) is None
 
 
 def test_silent_voice_raises_clear_error(tiny):
