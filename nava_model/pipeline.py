@@ -6,6 +6,7 @@ workers. Models are passed in explicitly; nothing here loads files or keeps glob
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from .sampling.guidance import (
 )
 from .sampling.schedules import flow_sigmas
 from .sampling.solvers import make_solver
+
+logger = logging.getLogger("nava")
 
 MODES = ("av", "video", "audio")
 SAMPLERS = ("unipc", "euler")
@@ -74,6 +77,7 @@ def encode_conditioning(
     """
     voices = _bound_voices(voices)
     prepared = prepare_prompt(prompt, num_voices=len(voices))  # raises PromptError before any encoding
+    _warn_beyond_window(text_encoder, prepared)
     spans = parse_speech_spans(prompt)
     if any(v is not None for v in voices) and speaker_encoder is None:
         raise PromptError("reference voices were given but no speaker encoder: connect a ReDimNet loader")
@@ -101,6 +105,16 @@ def encode_conditioning(
         spans=spans,
         voices_bound=[i < len(voices) and voices[i] is not None for i in range(len(spans))],
     )
+
+
+def _warn_beyond_window(text_encoder, prepared: str) -> None:
+    count = getattr(text_encoder, "tokens_beyond_window", None)
+    dropped = count(prepared) if count is not None else 0
+    if dropped:
+        logger.warning(
+            "the prompt is %d tokens longer than umT5's %d-token window; the model does not see its end: shorten it",
+            dropped, text_encoder.tokenizer.max_length,
+        )
 
 
 @dataclass

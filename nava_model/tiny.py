@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .media import give_default_permissions
 from .model_files import RELEASE_FILES
 
 
@@ -23,6 +24,8 @@ def make_tiny_models(models_dir: str | Path, seed: int = 0) -> dict[str, Path]:
         "speaker_encoder": write_tiny_redimnet,
     }
     written = {name: Path(writer(Path(models_dir), seed=seed)) for name, writer in writers.items()}
+    for path in written.values():
+        give_default_permissions(path)  # safetensors writes 0600 files
     for name, path in written.items():
         expected = RELEASE_FILES[name].path(models_dir)
         if path != expected:
