@@ -99,8 +99,9 @@ def _base_options(args: argparse.Namespace):
     return options
 
 
-def _read_jobs(args: argparse.Namespace) -> list:
-    from .jobs import Job, JobError, default_output, place_output, read_batch
+def _read_jobs(args: argparse.Namespace) -> tuple[list, list[str]]:
+    """The jobs asked for, and a problem for each that is malformed."""
+    from .jobs import Job, default_output, place_output, read_batch
 
     base = _base_options(args)
     out_dir = Path(args.out_dir).expanduser() if args.out_dir else None
@@ -108,13 +109,13 @@ def _read_jobs(args: argparse.Namespace) -> list:
         given = [flag for flag, value in (("--prompt", args.prompt), ("--image", args.image), ("--spk-wav", args.spk_wav))
                  if value]
         if given:
-            raise JobError([f"{', '.join(given)} cannot be combined with --prompt-file: put them in the batch file's "
-                            "lines (\"prompt\", \"image\", \"spk_wavs\")"])
+            return [], [f"{', '.join(given)} cannot be combined with --prompt-file: put them in the batch file's "
+                        "lines (\"prompt\", \"image\", \"spk_wavs\")"]
         return read_batch(Path(args.prompt_file), base, args.output, out_dir)
     if not args.prompt:
-        raise JobError(["give --prompt TEXT, or --prompt-file with one JSON job per line"])
+        return [], ["give --prompt TEXT, or --prompt-file with one JSON job per line"]
     output = args.output or default_output(base.mode)
-    return [Job("generate", args.prompt, place_output(output, out_dir), base, args.image, list(args.spk_wav or []))]
+    return [Job("generate", args.prompt, place_output(output, out_dir), base, args.image, list(args.spk_wav or []))], []
 
 
 def resolve_device(name: str | None) -> str:
@@ -148,20 +149,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from .jobs import JobError, check_jobs
     from .model_files import load_models
 
-    jobs = _read_jobs(args)
-    problems, warnings = [], []
-    try:
-        warnings = check_jobs(jobs)
-    except JobError as exc:
-        problems += exc.problems
+    jobs, problems = _read_jobs(args)
+    job_problems, warnings = check_jobs(jobs)
+    problems += job_problems
     try:
         device = resolve_device(args.device)
     except ValueError as exc:
         problems.append(str(exc))
-    if problems:
-        raise JobError(problems)
     for warning in warnings:
         log.warning(warning)
+    if problems:
+        raise JobError(problems)
     models = load_models(args.models, device=device, dtype=_dtype(args.dtype, device),
                          with_speaker=any(job.voices for job in jobs))
     return _exit_code(run_jobs(jobs, models, args.audio_rate, args.tiled))

@@ -48,8 +48,9 @@ def default_output(mode: str, stem: str = "nava", suffix: str | None = None) -> 
     return stem + (suffix if suffix in allowed else allowed[0])
 
 
-def read_batch(path: Path, base: SamplingOptions, output: str | None, out_dir: Path | None) -> list[Job]:
-    """The jobs of a JSONL file, one per non-blank line; raises JobError listing every malformed line."""
+def read_batch(path: Path, base: SamplingOptions, output: str | None, out_dir: Path | None
+               ) -> tuple[list[Job], list[str]]:
+    """The jobs of a JSONL file, one per well-formed non-blank line, and a problem for each malformed one."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -73,9 +74,7 @@ def read_batch(path: Path, base: SamplingOptions, output: str | None, out_dir: P
             problems += exc.problems
     if not jobs and not problems:
         problems.append(f"{path} holds no jobs: write one JSON object per line, e.g. {{\"prompt\": \"waves on a beach\"}}")
-    if problems:
-        raise JobError(problems)
-    return jobs
+    return jobs, problems
 
 
 def _job_from_entry(entry, label: str, base: SamplingOptions, stem: str, suffix: str | None,
@@ -166,10 +165,10 @@ def _input_path(value: str, batch_dir: Path) -> Path:
 
 
 # -- checks on the files a job names ---------------------------------------------------------------------------
-def check_jobs(jobs: list[Job]) -> list[str]:
-    """Check every job's inputs and output before any model loads.
+def check_jobs(jobs: list[Job]) -> tuple[list[str], list[str]]:
+    """Check every job's inputs and output before any model loads: (problems, warnings).
 
-    Raises JobError listing every problem; returns warnings (short voices, one-frame videos).
+    Warnings are for what runs but disappoints: voices shorter than ReDimNet's minimum, one-frame videos.
     """
     problems, warnings = [], []
     for job in jobs:
@@ -185,9 +184,7 @@ def check_jobs(jobs: list[Job]) -> list[str]:
             warnings.append(f"{job.label}: the video is a single frame ({1 / 24:.2f} s): give a duration of 1 s or more "
                             "for motion and sound")
     problems += _shared_outputs(jobs)
-    if problems:
-        raise JobError(problems)
-    return warnings
+    return problems, warnings
 
 
 def _check_prompt(job: Job) -> list[str]:
