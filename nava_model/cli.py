@@ -1,4 +1,4 @@
-"""`python -m nava_model demo | generate | info | make-tiny`.
+"""`python -m nava_model demo | generate | rewrite | info | make-tiny`.
 
 `generate` checks the whole job first (every batch line, every input file, the output paths, the
 device, the model files) and loads models only when all of it is usable. User errors exit with code 2
@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from .config import PRESETS, get_preset
+from .rewrite.headless import add_backend_arguments, add_rewrite_command
 
 DEFAULT_TINY_DIR = Path(os.environ.get("NAVA_TINY_DIR", Path.home() / ".cache" / "nava" / "tiny-models"))
 USER_ERROR = 2
@@ -111,11 +112,13 @@ def _read_jobs(args: argparse.Namespace) -> tuple[list, list[str]]:
         if given:
             return [], [f"{', '.join(given)} cannot be combined with --prompt-file: put them in the batch file's "
                         "lines (\"prompt\", \"image\", \"spk_wavs\")"]
-        return read_batch(Path(args.prompt_file), base, args.output, out_dir)
+        return read_batch(Path(args.prompt_file), base, args.output, out_dir, rewrite=args.rewrite)
     if not args.prompt:
         return [], ["give --prompt TEXT, or --prompt-file with one JSON job per line"]
     output = args.output or default_output(base.mode)
-    return [Job("generate", args.prompt, place_output(output, out_dir), base, args.image, list(args.spk_wav or []))], []
+    job = Job("generate", args.prompt, place_output(output, out_dir), base, args.image, list(args.spk_wav or []),
+              rewrite=args.rewrite)
+    return [job], []
 
 
 def resolve_device(name: str | None) -> str:
@@ -148,6 +151,7 @@ def _dtype(name: str, device: str) -> torch.dtype:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .jobs import JobError, check_jobs
     from .model_files import load_models
+    from .rewrite.headless import rewrite_jobs
 
     jobs, problems = _read_jobs(args)
     job_problems, warnings = check_jobs(jobs)
@@ -160,6 +164,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         log.warning(warning)
     if problems:
         raise JobError(problems)
+    rewrite_jobs(jobs, args)  # the LLM is freed before the NAVA models load
     models = load_models(args.models, device=device, dtype=_dtype(args.dtype, device),
                          with_speaker=any(job.voices for job in jobs))
     return _exit_code(run_jobs(jobs, models, args.audio_rate, args.tiled))
@@ -207,6 +212,8 @@ def run_job(job, models, audio_rate: int | None, tiled: bool) -> Path:
         latent = sample(models.mmdit, conditioning, job.options, first_frame=first_frame, callback=progress)
     result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
     metadata = {"prompt": job.prompt, "nava_options": json.dumps(asdict(job.options))}
+    if job.original_prompt is not None:
+        metadata |= {"nava_original_prompt": job.original_prompt, "nava_rewrite": job.rewrite_outcome}
     if result.frames is None:
         return write_audio(job.output, result.waveform, result.sample_rate, metadata)
     return write_mp4(job.output, result.frames, result.fps, result.waveform, result.sample_rate, metadata)
@@ -236,13 +243,15 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--prompt", help="text prompt; spoken words go in <S>...<E> spans")
     group.add_argument("--prompt-file", metavar="JSONL",
                        help="batch: one JSON object per line with \"prompt\" and optionally \"image\" (or \"image_path\"), "
-                       "\"spk_wavs\", \"output\", \"seed\", \"width\", \"height\", \"duration\", \"mode\"")
+                       "\"spk_wavs\", \"output\", \"seed\", \"width\", \"height\", \"duration\", \"mode\", \"rewrite\"")
     group.add_argument("--image", type=Path, help="first frame (image + text to audio+video)")
     group.add_argument("--spk-wav", type=Path, action="append", metavar="AUDIO",
                        help="reference voice, once per speech span, in order")
     group.add_argument("--output", help="file to write: .mp4 for video, .wav or .flac for audio only "
                        "(default nava.mp4 / nava.wav; in a batch, <name>_<line>.mp4 for lines without \"output\")")
     group.add_argument("--out-dir", metavar="DIR", help="folder for outputs given as relative paths")
+    group.add_argument("--rewrite", action="store_true", help="rewrite every prompt into a NAVA caption with an LLM "
+                       "first (a batch line may say \"rewrite\": true)")
 
 
 def _add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
@@ -309,6 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sampling_arguments(generate)
     _add_model_arguments(generate)
     _add_decode_arguments(generate)
+    add_backend_arguments(generate)
+
+    add_rewrite_command(commands)
     return parser
 
 
@@ -320,4 +332,5 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, FileNotFoundError) as exc:  # user errors: one line per problem, no traceback
         print("\n".join(f"error: {line}" for line in str(exc).splitlines()), file=sys.stderr)
         code = USER_ERROR
-    raise SystemExit(code)
+    if code:
+        raise SystemExit(code)

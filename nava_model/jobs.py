@@ -17,7 +17,9 @@ from .pipeline import MODES, SamplingOptions, frames_for_duration
 from .prompt import PromptError, prepare_prompt
 
 # Keys a batch line may hold; `image_path` is upstream's name for `image`.
-BATCH_KEYS = ("prompt", "image", "image_path", "spk_wavs", "output", "seed", "width", "height", "duration", "mode")
+BATCH_KEYS = (
+    "prompt", "image", "image_path", "spk_wavs", "output", "seed", "width", "height", "duration", "mode", "rewrite"
+)
 OUTPUT_SUFFIXES = {"av": (VIDEO_SUFFIX,), "video": (VIDEO_SUFFIX,), "audio": tuple(AUDIO_CODECS)}
 VOICE_SECONDS_READ = 31.0  # NAVA embeds the first 30 s; a little more covers the resampling filter
 
@@ -40,6 +42,9 @@ class Job:
     options: SamplingOptions
     image: Path | None = None
     voices: list[Path] = field(default_factory=list)
+    rewrite: bool = False  # rewrite the prompt with an LLM first (see nava_model/rewrite)
+    original_prompt: str | None = None  # the prompt as given, once rewritten
+    rewrite_outcome: str | None = None
 
 
 def default_output(mode: str, stem: str = "nava", suffix: str | None = None) -> str:
@@ -48,7 +53,7 @@ def default_output(mode: str, stem: str = "nava", suffix: str | None = None) -> 
     return stem + (suffix if suffix in allowed else allowed[0])
 
 
-def read_batch(path: Path, base: SamplingOptions, output: str | None, out_dir: Path | None
+def read_batch(path: Path, base: SamplingOptions, output: str | None, out_dir: Path | None, rewrite: bool = False
                ) -> tuple[list[Job], list[str]]:
     """The jobs of a JSONL file, one per well-formed non-blank line, and a problem for each malformed one."""
     try:
@@ -69,7 +74,9 @@ def read_batch(path: Path, base: SamplingOptions, output: str | None, out_dir: P
             problems.append(f"{label}: not valid JSON ({exc.msg} at column {exc.colno}); each line is one JSON object")
             continue
         try:
-            jobs.append(_job_from_entry(entry, label, base, f"{stem}_{number:04d}", suffix, out_dir, path.parent))
+            job = _job_from_entry(entry, label, base, f"{stem}_{number:04d}", suffix, out_dir, path.parent)
+            job.rewrite = job.rewrite or rewrite
+            jobs.append(job)
         except JobError as exc:
             problems += exc.problems
     if not jobs and not problems:
@@ -100,9 +107,10 @@ def _job_from_entry(entry, label: str, base: SamplingOptions, stem: str, suffix:
     if image is not None and not isinstance(image, str):
         problems.append(f"{label}: \"image\" must be a file path")
         image = None
-    for key in ("output",):
-        if key in entry and not isinstance(entry[key], str):
-            problems.append(f"{label}: \"{key}\" must be a file path")
+    if "output" in entry and not isinstance(entry["output"], str):
+        problems.append(f"{label}: \"output\" must be a file path")
+    if "rewrite" in entry and not isinstance(entry["rewrite"], bool):
+        problems.append(f"{label}: \"rewrite\" must be true or false")
     try:
         options = line_options(base, entry)
     except ValueError as exc:
@@ -118,6 +126,7 @@ def _job_from_entry(entry, label: str, base: SamplingOptions, stem: str, suffix:
         options=options,
         image=_input_path(image, batch_dir) if image else None,
         voices=[_input_path(v, batch_dir) for v in voices],
+        rewrite=entry.get("rewrite", False),
     )
 
 
