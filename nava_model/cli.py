@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from .config import PRESETS, get_preset
+from .parallel.launch import add_parallel_arguments
 from .rewrite.headless import add_backend_arguments, add_rewrite_command
 
 DEFAULT_TINY_DIR = Path(os.environ.get("NAVA_TINY_DIR", Path.home() / ".cache" / "nava" / "tiny-models"))
@@ -112,12 +113,17 @@ def _read_jobs(args: argparse.Namespace) -> tuple[list, list[str]]:
         if given:
             return [], [f"{', '.join(given)} cannot be combined with --prompt-file: put them in the batch file's "
                         "lines (\"prompt\", \"image\", \"spk_wavs\")"]
-        return read_batch(Path(args.prompt_file), base, args.output, out_dir, rewrite=args.rewrite)
+        jobs, problems = read_batch(Path(args.prompt_file), base, args.output, out_dir, rewrite=args.rewrite)
+        if args.latents_out:  # one latents file per line: NAME_<line>.safetensors
+            for job in jobs:
+                latents = Path(args.latents_out)
+                job.latents = latents.with_name(f"{latents.stem}_{job.line:04d}{latents.suffix}")
+        return jobs, problems
     if not args.prompt:
         return [], ["give --prompt TEXT, or --prompt-file with one JSON job per line"]
     output = args.output or default_output(base.mode)
     job = Job("generate", args.prompt, place_output(output, out_dir), base, args.image, list(args.spk_wav or []),
-              rewrite=args.rewrite)
+              latents=Path(args.latents_out) if args.latents_out else None, rewrite=args.rewrite)
     return [job], []
 
 
@@ -151,32 +157,45 @@ def _dtype(name: str, device: str) -> torch.dtype:
 def _cmd_generate(args: argparse.Namespace) -> int:
     from .jobs import JobError, check_jobs
     from .model_files import load_models
+    from .parallel.launch import launched_runtime
+    from .parallel.plan import guidance_passes
     from .rewrite.headless import rewrite_jobs
 
     jobs, problems = _read_jobs(args)
     job_problems, warnings = check_jobs(jobs)
     problems += job_problems
     try:
-        device = resolve_device(args.device)
+        resolve_device(args.device)
     except ValueError as exc:
         problems.append(str(exc))
     for warning in warnings:
         log.warning(warning)
     if problems:
         raise JobError(problems)
-    rewrite_jobs(jobs, args)  # the LLM is freed before the NAVA models load
-    models = load_models(args.models, device=device, dtype=_dtype(args.dtype, device),
-                         with_speaker=any(job.voices for job in jobs))
-    return _exit_code(run_jobs(jobs, models, args.audio_rate, args.tiled))
+    passes = max(guidance_passes(job.options, bool(job.voices)) for job in jobs)
+    with launched_runtime(args, passes) as (parallel, rank_device):
+        if parallel is None:
+            rewrite_jobs(jobs, args)  # the LLM is freed before the NAVA models load
+        else:  # one rank rewrites, so that every rank samples the same prompts
+            jobs = parallel.from_first_rank(lambda: rewrite_jobs(jobs, args) or jobs)
+        device = str(rank_device or resolve_device(args.device))
+        models = load_models(args.models, device=device, dtype=_dtype(args.dtype, device),
+                             with_speaker=any(job.voices for job in jobs))
+        failures = run_jobs(jobs if parallel is None else parallel.my_jobs(jobs), models, args.audio_rate, args.tiled,
+                            parallel)
+    return _exit_code(failures)
 
 
-def run_jobs(jobs: list, models, audio_rate: int | None, tiled: bool) -> list[tuple[object, Exception]]:
-    """Run every job; one that fails is reported and the rest still run. Returns the failures."""
+def run_jobs(jobs: list, models, audio_rate: int | None, tiled: bool, parallel=None) -> list[tuple[object, Exception]]:
+    """Run every job; one that fails is reported and the rest still run. Returns the failures.
+
+    With `parallel` every rank samples; the replica's leader writes.
+    """
     written, failures = [], []
     for job in jobs:
         started = time.perf_counter()
         try:
-            path = run_job(job, models, audio_rate, tiled)
+            path = run_job(job, models, audio_rate, tiled, parallel)
         except Exception as exc:  # noqa: BLE001 - reported per job; the batch goes on
             failures.append((job, exc))
             if _is_user_error(exc):
@@ -184,8 +203,9 @@ def run_jobs(jobs: list, models, audio_rate: int | None, tiled: bool) -> list[tu
             else:  # not the user's doing: the traceback helps a bug report
                 log.error("%s failed", job.label, exc_info=exc)
             continue
-        written.append(path)
-        print(f"wrote {path} in {time.perf_counter() - started:.1f} s")
+        if path is not None:
+            written.append(path)
+            print(f"wrote {path} in {time.perf_counter() - started:.1f} s")
     if len(jobs) > 1 or failures:
         print(f"{len(written)} of {len(jobs)} written" + "".join(f"\n  {path}" for path in written)
               + (f"; {len(failures)} failed:" if failures else "")
@@ -193,9 +213,11 @@ def run_jobs(jobs: list, models, audio_rate: int | None, tiled: bool) -> list[tu
     return failures
 
 
-def run_job(job, models, audio_rate: int | None, tiled: bool) -> Path:
+def run_job(job, models, audio_rate: int | None, tiled: bool, parallel=None) -> Path | None:
+    """Sample, decode and write one job; the path written (None on a rank that does not write)."""
     from .audio_io import load_audio
     from .jobs import VOICE_SECONDS_READ
+    from .latents import save_latents
     from .media import write_audio, write_mp4
     from .pipeline import decode, encode_conditioning, encode_first_frame, sample
 
@@ -208,12 +230,18 @@ def run_job(job, models, audio_rate: int | None, tiled: bool) -> Path:
     def progress(step: int, total: int, _latent) -> None:
         print(f"\r  step {step + 1}/{total}", end="" if step + 1 < total else "\n", flush=True)
 
+    shows_progress = parallel is None or parallel.rank == 0
     with torch.no_grad():
-        latent = sample(models.mmdit, conditioning, job.options, first_frame=first_frame, callback=progress)
-    result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
+        latent = sample(models.mmdit, conditioning, job.options, first_frame=first_frame,
+                        callback=progress if shows_progress else None, parallel=parallel)
+    if parallel is not None and not parallel.is_leader:
+        return None
     metadata = {"prompt": job.prompt, "nava_options": json.dumps(asdict(job.options))}
     if job.original_prompt is not None:
         metadata |= {"nava_original_prompt": job.original_prompt, "nava_rewrite": job.rewrite_outcome}
+    if job.latents is not None:
+        print(f"wrote {save_latents(job.latents, latent, metadata)}")
+    result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
     if result.frames is None:
         return write_audio(job.output, result.waveform, result.sample_rate, metadata)
     return write_mp4(job.output, result.frames, result.fps, result.waveform, result.sample_rate, metadata)
@@ -289,6 +317,8 @@ def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--audio-rate", type=int, choices=[16000, 48000],
                        help="48000 = vocoder output (the default), 16000 = NAVA's reference rate")
     group.add_argument("--tiled", action="store_true", help="tiled video decode (bounded memory)")
+    group.add_argument("--latents-out", metavar="FILE", help="also save the final video/audio latents to this "
+                       ".safetensors file (a --prompt-file adds _NNNN per line)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -319,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_arguments(generate)
     _add_decode_arguments(generate)
     add_backend_arguments(generate)
+    add_parallel_arguments(generate)
 
     add_rewrite_command(commands)
     return parser

@@ -37,11 +37,13 @@ class Job:
     """One generation: a prompt with its optional first frame and voices, its settings and output file."""
 
     label: str  # where it was asked for, for messages: "batch.jsonl:3" or "generate"
+    line: int | None = None  # its line in the batch file
     prompt: str
     output: Path
     options: SamplingOptions
     image: Path | None = None
     voices: list[Path] = field(default_factory=list)
+    latents: Path | None = None  # --latents-out: the final latents as safetensors
     rewrite: bool = False  # rewrite the prompt with an LLM first (see nava_model/rewrite)
     original_prompt: str | None = None  # the prompt as given, once rewritten
     rewrite_outcome: str | None = None
@@ -76,6 +78,7 @@ def read_batch(path: Path, base: SamplingOptions, output: str | None, out_dir: P
         try:
             job = _job_from_entry(entry, label, base, f"{stem}_{number:04d}", suffix, out_dir, path.parent)
             job.rewrite = job.rewrite or rewrite
+            job.line = number
             jobs.append(job)
         except JobError as exc:
             problems += exc.problems
