@@ -37,7 +37,6 @@ class Job:
     """One generation: a prompt with its optional first frame and voices, its settings and output file."""
 
     label: str  # where it was asked for, for messages: "batch.jsonl:3" or "generate"
-    line: int | None = None  # its line in the batch file
     prompt: str
     output: Path
     options: SamplingOptions
@@ -47,6 +46,7 @@ class Job:
     rewrite: bool = False  # rewrite the prompt with an LLM first (see nava_model/rewrite)
     original_prompt: str | None = None  # the prompt as given, once rewritten
     rewrite_outcome: str | None = None
+    line: int | None = None  # its line in the batch file
 
 
 def default_output(mode: str, stem: str = "nava", suffix: str | None = None) -> str:

@@ -121,7 +121,7 @@ def test_every_bad_batch_line_is_reported_with_its_line_number_before_loading(tm
 def test_a_line_failing_at_run_time_is_reported_and_the_rest_still_run(tmp_path, capsys, caplog, monkeypatch):
     monkeypatch.setattr("nava_model.model_files.load_models", lambda *args, **kwargs: object())
 
-    def run_job(job, models, audio_rate, tiled):
+    def run_job(job, models, audio_rate, tiled, parallel=None):
         if job.prompt == "fails":
             raise RuntimeError("out of memory")
         job.output.write_bytes(b"mp4")
