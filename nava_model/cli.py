@@ -122,7 +122,7 @@ def _read_jobs(args: argparse.Namespace) -> tuple[list, list[str]]:
     if not args.prompt:
         return [], ["give --prompt TEXT, or --prompt-file with one JSON job per line"]
     output = args.output or default_output(base.mode)
-    job = Job("generate", args.prompt, place_output(output, out_dir), base, args.image, list(args.spk_wav or []),
+    job = Job("", args.prompt, place_output(output, out_dir), base, args.image, list(args.spk_wav or []),
               latents=Path(args.latents_out) if args.latents_out else None, rewrite=args.rewrite)
     return [job], []
 
@@ -199,9 +199,9 @@ def run_jobs(jobs: list, models, audio_rate: int | None, tiled: bool, parallel=N
         except Exception as exc:  # noqa: BLE001 - reported per job; the batch goes on
             failures.append((job, exc))
             if _is_user_error(exc):
-                print(f"error: {job.label}: {exc}", file=sys.stderr)
+                print(f"error: {job.at}{exc}", file=sys.stderr)
             else:  # not the user's doing: the traceback helps a bug report
-                log.error("%s failed", job.label, exc_info=exc)
+                log.error("%sgeneration failed", job.at, exc_info=exc)
             continue
         if path is not None:
             written.append(path)
@@ -209,7 +209,7 @@ def run_jobs(jobs: list, models, audio_rate: int | None, tiled: bool, parallel=N
     if len(jobs) > 1 or failures:
         print(f"{len(written)} of {len(jobs)} written" + "".join(f"\n  {path}" for path in written)
               + (f"; {len(failures)} failed:" if failures else "")
-              + "".join(f"\n  {job.label}: {exc}" for job, exc in failures))
+              + "".join(f"\n  {job.at}{exc}" for job, exc in failures))
     return failures
 
 

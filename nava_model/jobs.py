@@ -36,7 +36,7 @@ class JobError(ValueError):
 class Job:
     """One generation: a prompt with its optional first frame and voices, its settings and output file."""
 
-    label: str  # where it was asked for, for messages: "batch.jsonl:3" or "generate"
+    label: str  # where it was asked for, for messages: "batch.jsonl:3" ("" for --prompt)
     prompt: str
     output: Path
     options: SamplingOptions
@@ -47,6 +47,11 @@ class Job:
     original_prompt: str | None = None  # the prompt as given, once rewritten
     rewrite_outcome: str | None = None
     line: int | None = None  # its line in the batch file
+
+    @property
+    def at(self) -> str:
+        """The prefix of its messages: "batch.jsonl:3: ", or nothing for a single job."""
+        return f"{self.label}: " if self.label else ""
 
 
 def default_output(mode: str, stem: str = "nava", suffix: str | None = None) -> str:
@@ -184,16 +189,16 @@ def check_jobs(jobs: list[Job]) -> tuple[list[str], list[str]]:
     """
     problems, warnings = [], []
     for job in jobs:
-        problems += [f"{job.label}: {p}" for p in _check_prompt(job)]
-        problems += [f"{job.label}: {p}" for p in check_output(job.output, job.options.mode)]
+        problems += [f"{job.at}{p}" for p in _check_prompt(job)]
+        problems += [f"{job.at}{p}" for p in check_output(job.output, job.options.mode)]
         if job.image is not None:
-            problems += [f"{job.label}: {p}" for p in _check_image(job.image, job.options.mode)]
+            problems += [f"{job.at}{p}" for p in _check_image(job.image, job.options.mode)]
         for voice in job.voices:
             problem, warning = _check_voice(voice)
-            problems += [f"{job.label}: {problem}"] if problem else []
-            warnings += [f"{job.label}: {warning}"] if warning else []
+            problems += [f"{job.at}{problem}"] if problem else []
+            warnings += [f"{job.at}{warning}"] if warning else []
         if job.options.mode != "audio" and job.options.frames == 1:
-            warnings.append(f"{job.label}: the video is a single frame ({1 / 24:.2f} s): give a duration of 1 s or more "
+            warnings.append(f"{job.at}the video is a single frame ({1 / 24:.2f} s): give a duration of 1 s or more "
                             "for motion and sound")
     problems += _shared_outputs(jobs)
     return problems, warnings

@@ -132,7 +132,7 @@ def test_a_line_failing_at_run_time_is_reported_and_the_rest_still_run(tmp_path,
     code, out, _ = _generate(capsys, "--prompt-file", batch, "--out-dir", tmp_path)
     assert code == 1
     assert (tmp_path / "nava_0002.mp4").read_bytes() == b"mp4"
-    assert f"{batch}:1 failed" in caplog.text and "RuntimeError: out of memory" in caplog.text  # with its traceback
+    assert f"{batch}:1: generation failed" in caplog.text and "RuntimeError: out of memory" in caplog.text  # with its traceback
     assert f"1 of 2 written\n  {tmp_path / 'nava_0002.mp4'}; 1 failed:\n  {batch}:1: out of memory" in out
 
 
