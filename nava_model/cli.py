@@ -181,6 +181,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         device = str(rank_device or resolve_device(args.device))
         models = load_models(args.models, device=device, dtype=_dtype(args.dtype, device),
                              with_speaker=any(job.voices for job in jobs))
+        models.mmdit.compile_blocks = {None: "auto", True: "on", False: "off"}[args.compile]
         failures = run_jobs(jobs if parallel is None else parallel.my_jobs(jobs), models, args.audio_rate, args.tiled,
                             parallel)
     return _exit_code(failures)
@@ -316,6 +317,8 @@ def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding")
     group.add_argument("--audio-rate", type=int, choices=[16000, 48000],
                        help="48000 = vocoder output (the default), 16000 = NAVA's reference rate")
+    group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="torch.compile the MMDiT blocks (default: on CUDA only; the first step compiles)")
     group.add_argument("--tiled", action="store_true", help="tiled video decode (bounded memory)")
     group.add_argument("--latents-out", metavar="FILE", help="also save the final video/audio latents to this "
                        ".safetensors file (a --prompt-file adds _NNNN per line)")

@@ -243,3 +243,8 @@ def test_batch_lines_carry_their_own_size_mode_and_output(tiny_models, tmp_path)
     with av.open(str(tmp_path / "out" / "nava_0003.wav")) as container:
         assert container.streams.audio[0].codec_context.name == "pcm_s16le"
     assert "3 of 3 written" in result.stdout
+
+
+def test_compile_flag_maps_to_the_model_choice():
+    parse = cli.build_parser().parse_args
+    assert [parse(["generate", *flag]).compile for flag in ([], ["--compile"], ["--no-compile"])] == [None, True, False]
