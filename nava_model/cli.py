@@ -311,14 +311,14 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when a GPU is visible, else cpu)")
     group.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto",
                        help="compute dtype; auto = bf16 on a GPU, fp32 on a CPU")
+    group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                       help="torch.compile the MMDiT blocks (default: on CUDA only; the first step compiles)")
 
 
 def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("decoding")
     group.add_argument("--audio-rate", type=int, choices=[16000, 48000],
                        help="48000 = vocoder output (the default), 16000 = NAVA's reference rate")
-    group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                       help="torch.compile the MMDiT blocks (default: on CUDA only; the first step compiles)")
     group.add_argument("--tiled", action="store_true", help="tiled video decode (bounded memory)")
     group.add_argument("--latents-out", metavar="FILE", help="also save the final video/audio latents to this "
                        ".safetensors file (a --prompt-file adds _NNNN per line)")

@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import av
 import pytest
@@ -119,7 +120,8 @@ def test_every_bad_batch_line_is_reported_with_its_line_number_before_loading(tm
 
 
 def test_a_line_failing_at_run_time_is_reported_and_the_rest_still_run(tmp_path, capsys, caplog, monkeypatch):
-    monkeypatch.setattr("nava_model.model_files.load_models", lambda *args, **kwargs: object())
+    models = SimpleNamespace(mmdit=SimpleNamespace())
+    monkeypatch.setattr("nava_model.model_files.load_models", lambda *args, **kwargs: models)
 
     def run_job(job, models, audio_rate, tiled, parallel=None):
         if job.prompt == "fails":
