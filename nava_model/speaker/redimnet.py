@@ -36,7 +36,7 @@ LOADER_NAME = "NAVA ReDimNet Loader"
 RELEASE_NAME = "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt"
 
 MAX_SECONDS = 30.0  # NAVA embeds at most the first 30 s of a reference voice
-MIN_SECONDS = 1.0  # ReDimNet's minimum: shorter clips are zero-padded to 1 s (as NAVA's reference code does)
+MIN_SECONDS = 1.0  # shorter clips are zero-padded to 1 s
 SILENCE_PEAK = 1e-4  # -80 dBFS: a clip whose peak stays below this carries no voice
 
 # File keys that hold no learned state: the fixed pre-emphasis filter, window and mel basis (recomputed by
@@ -188,17 +188,14 @@ def reference_clip(waveform: Tensor, sample_rate: int, target_rate: int = 16000)
 
 
 def short_voice_warning(num_samples: int, sample_rate: int, name: str = "reference voice") -> str | None:
-    """A warning for a voice shorter than ReDimNet's minimum (`MIN_SECONDS`), else None.
-
-    Such a clip still embeds (it is padded with silence), but the padding outweighs the speech, so the
-    embedding carries little of the speaker's timbre. The CLI and the prompt node both show this text.
-    """
+    """A warning for a voice shorter than ReDimNet's MIN_SECONDS window (it is zero-padded, so its timbre is a
+    guess), or None. The node and the CLI both check voices with this before any model is loaded."""
     seconds = num_samples / sample_rate
     if seconds >= MIN_SECONDS:
         return None
     return (
-        f"{name} is only {seconds:.2f} s long; ReDimNet needs at least {MIN_SECONDS:g} s of speech and pads "
-        f"shorter clips with silence, so the voice's timbre will barely carry over: give a longer recording"
+        f"{name} is only {seconds:.2f} s long, shorter than the speaker encoder's {MIN_SECONDS:g} s window: it is "
+        "padded with silence and the timbre will be unreliable; use a few seconds of clean speech"
     )
 
 
