@@ -186,6 +186,18 @@ def test_output_suffix_that_does_not_fit_the_mode_is_refused(tmp_path, capsys, n
     assert f"name it {fix}" in err
 
 
+def test_make_tiny_files_get_the_users_umask(tmp_path):
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        cli.main(["make-tiny", str(tmp_path / "models")])
+    finally:
+        os.umask(previous)
+    modes = {path.stat().st_mode & 0o777 for path in (tmp_path / "models").rglob("*") if path.is_file()}
+    assert modes == {0o644}
+
+
 # -- finding 7: help -----------------------------------------------------------------------------------------------
 def test_help_shows_a_line_and_the_default_for_every_option():
     commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
