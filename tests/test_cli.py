@@ -210,6 +210,13 @@ def test_help_shows_a_line_and_the_default_for_every_option():
 
 
 # -- finding 8: messages and warnings ------------------------------------------------------------------------------
+def test_a_size_that_is_not_a_multiple_of_32_is_refused_before_loading(tmp_path, capsys, no_model_loading):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["generate", "--prompt", "rain", "--width", "1000", "--output", str(tmp_path / "a.mp4")])
+    assert stopped.value.code == 2 and not no_model_loading
+    assert "1000" in capsys.readouterr().err
+
+
 def test_negative_duration_is_reported_as_a_duration(tmp_path, capsys, no_model_loading):
     with pytest.raises(SystemExit) as stopped:
         cli.main(["generate", "--prompt", "rain", "--duration", "-1", "--output", str(tmp_path / "a.mp4")])
