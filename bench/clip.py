@@ -29,9 +29,11 @@ from common import (  # noqa: E402
     DTYPES, machine, memory_label, note, peak_memory_gib, print_table, randomize, reset_peak_memory, synchronize,
 )
 
-from nava_model.model_files import NavaModels, load_models  # noqa: E402
+from nava_model.components import NavaModels, load_models, make_tiny_models  # noqa: E402
 from nava_model.offload import CPU, resident  # noqa: E402
-from nava_model.pipeline import SamplingOptions, decode, encode_conditioning, frames_for_duration, sample  # noqa: E402
+from nava_model.latent_space import frames_for_duration  # noqa: E402
+from nava_model.options import SamplingOptions  # noqa: E402
+from nava_model.pipeline import decode, encode_conditioning, sample  # noqa: E402
 
 PROMPT = ("A woman in a red coat stands on a windy pier at dusk and says <S>The boats are coming back early "
           "tonight.<E> Gulls cry over the water.")
@@ -45,9 +47,9 @@ def release_size_models(device: torch.device, dtype: torch.dtype) -> NavaModels:
     from nava_model.text.tiny_tokenizer import train_tiny_spiece
     from nava_model.text.tokenizer import sentencepiece_tokenizer
     from nava_model.text.umt5 import UMT5TextEncoder, build_encoder
-    from nava_model.vae.ltx_audio import LTX23_VOCODER, LtxAudioVAE
-    from nava_model.vae.ltx_audio_nets import AudioVaeConfig
-    from nava_model.vae.wan22 import Wan22VAE, Wan22VAEConfig
+    from nava_model.vae.ltx_audio.autoencoder import AudioVaeConfig
+    from nava_model.vae.ltx_audio.model import LTX23_VOCODER, LtxAudioVAE
+    from nava_model.vae.wan22.model import Wan22VAE, Wan22VAEConfig
 
     def on_device(module: nn.Module, module_dtype: torch.dtype) -> nn.Module:
         return randomize(module.to_empty(device=device).to(module_dtype))
@@ -95,8 +97,6 @@ def main() -> None:
     home = CPU if args.offload else device
     started = time.perf_counter()
     if args.tiny:
-        from nava_model.tiny import make_tiny_models
-
         folder = Path(tempfile.mkdtemp(prefix="nava-clip-bench-"))
         make_tiny_models(folder)
         models = load_models(folder, device=str(home), dtype=dtype, with_speaker=False)

@@ -32,7 +32,8 @@ from nava_model.config import NavaConfig, get_preset  # noqa: E402
 from nava_model.mmdit.blocks import AUDIO, VIDEO, Block  # noqa: E402
 from nava_model.mmdit.model import NavaMMDiT  # noqa: E402
 from nava_model.mmdit.rope import audio_angles, joint_rope, video_angles  # noqa: E402
-from nava_model.pipeline import SamplingOptions, frames_for_duration  # noqa: E402
+from nava_model.latent_space import frames_for_duration  # noqa: E402
+from nava_model.options import SamplingOptions  # noqa: E402
 
 TINY = dict(dim=128, ffn_dim=256, num_heads=2, num_double_blocks=1, num_single_blocks=1)
 

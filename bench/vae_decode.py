@@ -26,7 +26,8 @@ from common import DTYPES, machine, memory_label, note, print_table, timed  # no
 from vae_tiling_memory import build_decoder  # noqa: E402
 
 from nava_model.pipeline import AVLatent, decode  # noqa: E402
-from nava_model.vae.wan22 import Wan22VAEConfig, check_video_size, latent_frames  # noqa: E402
+from nava_model.latent_space import check_video_size, latent_frames  # noqa: E402
+from nava_model.vae.wan22.model import Wan22VAEConfig  # noqa: E402
 
 
 def main() -> None:

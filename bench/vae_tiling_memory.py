@@ -19,8 +19,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nava_model.random_init import random_state_dict  # noqa: E402
-from nava_model.vae.wan22 import Wan22VAE, Wan22VAEConfig, check_video_size, latent_frames, official_shapes  # noqa: E402
-from nava_model.vae.wan22_tiling import Tiling, tile_grid  # noqa: E402
+from nava_model.latent_space import check_video_size, latent_frames  # noqa: E402
+from nava_model.vae.wan22.model import Wan22VAE, Wan22VAEConfig, official_shapes  # noqa: E402
+from nava_model.vae.wan22.tiling import Tiling, tile_grid  # noqa: E402
 
 
 def reset_peak_memory(device: torch.device) -> None:

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import torch
 
+from .components import COMPONENTS
 from .config import PRESETS, get_preset
+from .latent_space import MODES
+from .options import DEFAULT_SECONDS, DEFAULTS, SAMPLERS, SamplingOptions
 from .parallel.launch import add_parallel_arguments
 from .rewrite.headless import add_backend_arguments, add_rewrite_command
 
@@ -48,7 +51,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_make_tiny(args: argparse.Namespace) -> int:
-    from .tiny import make_tiny_models
+    from .components import make_tiny_models
 
     for name, path in make_tiny_models(args.dir, seed=args.seed).items():
         print(f"{name:16s} {path}")
@@ -67,19 +70,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 # -- generate ----------------------------------------------------------------------------------------------------
 def _base_options(args: argparse.Namespace):
     from .jobs import frames_for_seconds
-    from .pipeline import SamplingOptions
+    from .latent_space import pixel_frames
     from .sampling.guidance import GuidanceScales
 
     if args.latent_frames is not None:
         if args.latent_frames < 1:
             raise ValueError(f"--latent-frames must be at least 1, got {args.latent_frames}")
-        frames = (args.latent_frames - 1) * 4 + 1
+        frames = pixel_frames(args.latent_frames)
     else:
         try:
             frames = frames_for_seconds(args.duration)
         except ValueError as exc:
             raise ValueError(f"--duration: {exc}") from None
-    options = SamplingOptions(
+    return SamplingOptions(
         width=args.width,
         height=args.height,
         frames=frames,
@@ -97,8 +100,6 @@ def _base_options(args: argparse.Namespace):
             timbre=args.timbre_align_guidance_scale,
         ),
     )
-    options.validate()
-    return options
 
 
 def _read_jobs(args: argparse.Namespace) -> tuple[list, list[str]]:
@@ -148,6 +149,32 @@ def resolve_device(name: str | None) -> str:
     return name
 
 
+def component_flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def model_files(args: argparse.Namespace, with_speaker: bool) -> tuple[dict[str, Path], list[str]]:
+    """Each component's file (the one its flag names, else the first accepted one in --models), and a problem
+    for each that is missing. The speaker encoder is needed only with reference voices."""
+    from .components import find_component_file
+
+    files, problems = {}, []
+    for component in COMPONENTS.values():
+        if component.optional and not with_speaker:
+            continue
+        given = getattr(args, component.key)
+        if given is None:
+            try:
+                files[component.key] = find_component_file(args.models, component.key)
+            except FileNotFoundError as exc:
+                problems.append(str(exc))
+        elif given.is_file():
+            files[component.key] = given
+        else:
+            problems.append(f"{component_flag(component.key)} {given}: file not found")
+    return files, problems
+
+
 def _dtype(name: str, device: str) -> torch.dtype:
     if name == "auto":
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
@@ -155,8 +182,8 @@ def _dtype(name: str, device: str) -> torch.dtype:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
+    from .components import load_models
     from .jobs import JobError, check_jobs
-    from .model_files import load_models
     from .parallel.launch import launched_runtime
     from .parallel.plan import guidance_passes
     from .rewrite.headless import rewrite_jobs
@@ -168,6 +195,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         resolve_device(args.device)
     except ValueError as exc:
         problems.append(str(exc))
+    files, file_problems = model_files(args, with_speaker=any(job.voices for job in jobs))
+    problems += file_problems
     for warning in warnings:
         log.warning(warning)
     if problems:
@@ -180,7 +209,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             jobs = parallel.from_first_rank(lambda: rewrite_jobs(jobs, args) or jobs)
         device = str(rank_device or resolve_device(args.device))
         models = load_models(args.models, device=device, dtype=_dtype(args.dtype, device),
-                             with_speaker=any(job.voices for job in jobs))
+                             with_speaker=any(job.voices for job in jobs), files=files)
         models.mmdit.compile_blocks = {None: "auto", True: "on", False: "off"}[args.compile]
         failures = run_jobs(jobs if parallel is None else parallel.my_jobs(jobs), models, args.audio_rate, args.tiled,
                             parallel)
@@ -285,29 +314,39 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sampling (NAVA's defaults)")
-    group.add_argument("--width", type=int, default=1280, help="video width, a multiple of 32")
-    group.add_argument("--height", type=int, default=704, help="video height, a multiple of 32")
+    group.add_argument("--width", type=int, default=DEFAULTS.width, help="video width, a multiple of 32")
+    group.add_argument("--height", type=int, default=DEFAULTS.height, help="video height, a multiple of 32")
     length = group.add_mutually_exclusive_group()
-    length.add_argument("--duration", type=float, default=6.0, help="seconds (6 s = 37 latent frames = 145 frames)")
+    length.add_argument("--duration", type=float, default=DEFAULT_SECONDS,
+                        help=f"seconds ({DEFAULT_SECONDS:g} s = {DEFAULTS.latent_frames} latent frames = {DEFAULTS.frames} frames)")
     length.add_argument("--latent-frames", type=int, help="latent frames instead of --duration (upstream's --frames)")
-    group.add_argument("--steps", type=int, default=50, help="denoising steps")
-    group.add_argument("--seed", type=int, default=42, help="noise seed: the same seed and settings give the same file")
-    group.add_argument("--shift", type=float, default=5.0, help="flow-matching schedule shift")
-    group.add_argument("--sampler", choices=["unipc", "euler"], default="unipc", help="solver")
-    group.add_argument("--mode", choices=["av", "video", "audio"], default="av",
-                       help="av: audio+video, video: video only, audio: audio only")
-    group.add_argument("--video-guidance-scale", type=float, default=3.0, help="text guidance for the video")
-    group.add_argument("--audio-guidance-scale", type=float, default=2.0, help="text guidance for the audio")
-    group.add_argument("--video-align-guidance-scale", type=float, default=3.0, help="audio-video alignment guidance, video")
-    group.add_argument("--audio-align-guidance-scale", type=float, default=2.0, help="audio-video alignment guidance, audio")
-    group.add_argument("--timbre-align-guidance-scale", type=float, default=3.0,
+    group.add_argument("--steps", type=int, default=DEFAULTS.steps, help="denoising steps")
+    group.add_argument("--seed", type=int, default=DEFAULTS.seed,
+                       help="noise seed: the same seed and settings give the same file")
+    group.add_argument("--shift", type=float, default=DEFAULTS.shift, help="flow-matching schedule shift")
+    group.add_argument("--sampler", choices=SAMPLERS, default=DEFAULTS.sampler, help="solver")
+    group.add_argument("--mode", choices=list(MODES), default=DEFAULTS.mode,
+                       help=", ".join(f"{mode}: {words}" for mode, words in MODES.items()))
+    scales = DEFAULTS.scales
+    group.add_argument("--video-guidance-scale", type=float, default=scales.video, help="text guidance for the video")
+    group.add_argument("--audio-guidance-scale", type=float, default=scales.audio, help="text guidance for the audio")
+    group.add_argument("--video-align-guidance-scale", type=float, default=scales.video_align,
+                       help="audio-video alignment guidance, video")
+    group.add_argument("--audio-align-guidance-scale", type=float, default=scales.audio_align,
+                       help="audio-video alignment guidance, audio")
+    group.add_argument("--timbre-align-guidance-scale", type=float, default=scales.timbre,
                        help="reference-voice timbre guidance (used with --spk-wav)")
-    group.add_argument("--max-batch", type=int, default=4, help="guidance passes per forward (1 = one by one)")
+    group.add_argument("--max-batch", type=int, default=DEFAULTS.max_batch,
+                       help="guidance passes per forward (1 = one by one)")
 
 
 def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models and device")
-    group.add_argument("--models", default="models", help="ComfyUI-style models/ folder holding the release files")
+    group.add_argument("--models", default="models", help="ComfyUI-style models/ folder; each component is found "
+                       "there under any file name and folder it is published with")
+    for component in COMPONENTS.values():
+        group.add_argument(component_flag(component.key), type=Path, metavar="FILE",
+                           help=f"{component.name}: this file instead of one in --models ({component.files_in_words})")
     group.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when a GPU is visible, else cpu)")
     group.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto",
                        help="compute dtype; auto = bf16 on a GPU, fp32 on a CPU")

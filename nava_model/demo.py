@@ -29,10 +29,10 @@ def synthetic_voice(f0: float, seconds: float = 2.0, sample_rate: int = DEMO_SAM
 
 def run_demo(models_dir: Path, out: Path, steps: int = 8, seed: int = 42) -> Path:
     """Write the tiny models if missing, then generate the demo MP4 (320x192, 49 frames, 48 kHz stereo)."""
+    from .components import load_models, make_tiny_models, tiny_models_present
     from .media import write_mp4
-    from .model_files import load_models
-    from .pipeline import SamplingOptions, decode, encode_conditioning, sample
-    from .tiny import make_tiny_models, tiny_models_present
+    from .options import SamplingOptions
+    from .pipeline import decode, encode_conditioning, sample
 
     if not tiny_models_present(models_dir):
         print(f"writing tiny random-weight models to {models_dir}")

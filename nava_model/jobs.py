@@ -12,8 +12,9 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .latent_space import MODES, frames_for_duration
 from .media import AUDIO_CODECS, VIDEO_SUFFIX
-from .pipeline import MODES, SamplingOptions, frames_for_duration
+from .options import SamplingOptions
 from .prompt import PromptError, prepare_prompt
 
 # Keys a batch line may hold; `image_path` is upstream's name for `image`.
@@ -154,9 +155,7 @@ def line_options(base: SamplingOptions, entry: dict) -> SamplingOptions:
         if entry["mode"] not in MODES:
             raise ValueError(f"\"mode\" must be one of {', '.join(MODES)}, got {entry['mode']!r}")
         changes["mode"] = entry["mode"]
-    options = replace(base, **changes)
-    options.validate()
-    return options
+    return replace(base, **changes)
 
 
 def frames_for_seconds(seconds: float) -> int:
@@ -206,7 +205,7 @@ def check_jobs(jobs: list[Job]) -> tuple[list[str], list[str]]:
 
 def _check_prompt(job: Job) -> list[str]:
     try:
-        prepare_prompt(job.prompt, num_voices=len(job.voices))
+        prepare_prompt(job.prompt, job.voices)
     except PromptError as exc:
         return [str(exc)]
     return []

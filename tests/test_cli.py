@@ -30,7 +30,7 @@ def no_model_loading(monkeypatch):
         calls.append(args)
         raise _Stop("models would load here")
 
-    monkeypatch.setattr("nava_model.model_files.load_models", refuse)
+    monkeypatch.setattr("nava_model.components.load_models", refuse)
     return calls
 
 
@@ -97,7 +97,8 @@ def test_image_that_is_not_an_image_is_refused_before_loading(tmp_path, capsys, 
 
 
 # -- finding 2: the whole batch checked first, every problem with its line number -----------------------------------
-def test_every_bad_batch_line_is_reported_with_its_line_number_before_loading(tmp_path, capsys, no_model_loading):
+def test_every_bad_batch_line_is_reported_with_its_line_number_before_loading(tiny_models, tmp_path, capsys,
+                                                                             no_model_loading):
     silent = _voice(tmp_path / "silent.wav", amplitude=0.0)
     not_audio = tmp_path / "notes.wav"
     not_audio.write_text("hello")
@@ -109,7 +110,7 @@ def test_every_bad_batch_line_is_reported_with_its_line_number_before_loading(tm
         {"prompt": "<S>Hi.<E>", "spk_wavs": [str(silent)]},
         {"prompt": "<S>Hi.<E>", "spk_wavs": [str(not_audio)]},
     )
-    code, _, err = _generate(capsys, "--prompt-file", batch, "--output", tmp_path / "out.mp4")
+    code, _, err = _generate(capsys, "--models", tiny_models, "--prompt-file", batch, "--output", tmp_path / "out.mp4")
     assert code == 2 and not no_model_loading
     lines = err.strip().splitlines()
     assert len(lines) == 4  # one message per problem, line 1 has none
@@ -119,9 +120,10 @@ def test_every_bad_batch_line_is_reported_with_its_line_number_before_loading(tm
     assert f"{batch}:5: voice {not_audio}: notes.wav is not an audio file" in lines[3]
 
 
-def test_a_line_failing_at_run_time_is_reported_and_the_rest_still_run(tmp_path, capsys, caplog, monkeypatch):
+def test_a_line_failing_at_run_time_is_reported_and_the_rest_still_run(tiny_models, tmp_path, capsys, caplog,
+                                                                        monkeypatch):
     models = SimpleNamespace(mmdit=SimpleNamespace())
-    monkeypatch.setattr("nava_model.model_files.load_models", lambda *args, **kwargs: models)
+    monkeypatch.setattr("nava_model.components.load_models", lambda *args, **kwargs: models)
 
     def run_job(job, models, audio_rate, tiled, parallel=None):
         if job.prompt == "fails":
@@ -131,17 +133,72 @@ def test_a_line_failing_at_run_time_is_reported_and_the_rest_still_run(tmp_path,
 
     monkeypatch.setattr(cli, "run_job", run_job)
     batch = _batch(tmp_path / "b.jsonl", {"prompt": "fails"}, {"prompt": "works"})
-    code, out, _ = _generate(capsys, "--prompt-file", batch, "--out-dir", tmp_path)
+    code, out, _ = _generate(capsys, "--models", tiny_models, "--prompt-file", batch, "--out-dir", tmp_path)
     assert code == 1
     assert (tmp_path / "nava_0002.mp4").read_bytes() == b"mp4"
     assert f"{batch}:1: generation failed" in caplog.text and "RuntimeError: out of memory" in caplog.text  # with its traceback
     assert f"1 of 2 written\n  {tmp_path / 'nava_0002.mp4'}; 1 failed:\n  {batch}:1: out of memory" in out
 
 
+# -- finding 3: the model files under every published name and folder, or given one by one ----------------------------
+def _loaded_files(monkeypatch):
+    """Model loading patched to record the files it was given, then stop."""
+    seen = {}
+
+    def record(*args, files=None, **kwargs):
+        seen.update(files)
+        raise _Stop("models would load here")
+
+    monkeypatch.setattr("nava_model.components.load_models", record)
+    return seen
+
+
+def test_model_files_are_found_under_their_other_names_and_folders(tiny_models, tmp_path, capsys, monkeypatch):
+    tree = tmp_path / "models"
+    renamed = {
+        "nava/NAVA.safetensors": "diffusion_models/NAVA_fp8.safetensors",
+        "vae/wan2.2_vae.safetensors": "vae/wan2.2_vae.safetensors",
+        "vae/ltx-2.3-22b-dev_audio_vae.safetensors": "checkpoints/ltx-2-19b-dev.safetensors",
+        "text_encoders/umt5_xxl_fp16.safetensors": "text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+    }
+    for release, other in renamed.items():
+        (tree / other).parent.mkdir(parents=True, exist_ok=True)
+        (tree / other).symlink_to(tiny_models / release)
+    seen = _loaded_files(monkeypatch)
+    code, _, err = _generate(capsys, "--models", tree, "--prompt", "rain", "--output", tmp_path / "a.mp4")
+    assert code == "loaded", err
+    assert seen == {
+        "mmdit": tree / "diffusion_models/NAVA_fp8.safetensors",
+        "video_vae": tree / "vae/wan2.2_vae.safetensors",
+        "audio_vae": tree / "checkpoints/ltx-2-19b-dev.safetensors",
+        "text_encoder": tree / "text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+    }
+
+
+def test_a_component_file_given_on_the_command_line_is_used(tiny_models, tmp_path, capsys, monkeypatch):
+    mmdit = tmp_path / "elsewhere" / "my_nava.safetensors"
+    mmdit.parent.mkdir()
+    mmdit.symlink_to(tiny_models / "nava" / "NAVA.safetensors")
+    seen = _loaded_files(monkeypatch)
+    code, _, _ = _generate(capsys, "--models", tiny_models, "--mmdit", mmdit, "--prompt", "rain",
+                           "--output", tmp_path / "a.mp4")
+    assert code == "loaded" and seen["mmdit"] == mmdit
+
+
+def test_every_missing_model_file_is_named_before_loading(tmp_path, capsys, no_model_loading):
+    code, _, err = _generate(capsys, "--models", tmp_path / "empty", "--video-vae", tmp_path / "none.safetensors",
+                             "--prompt", "rain", "--output", tmp_path / "a.mp4")
+    assert code == 2 and not no_model_loading
+    assert f"--video-vae {tmp_path / 'none.safetensors'}: file not found" in err
+    for name in ("NAVA.safetensors", "ltx-2.3-22b-dev_audio_vae.safetensors", "umt5_xxl_fp16.safetensors"):
+        assert name in err
+    assert "ReDimNet" not in err  # no voices: no speaker encoder needed
+
+
 # -- finding 4: nothing silently ignored -------------------------------------------------------------------------
 def test_upstream_image_path_key_is_the_first_frame(tmp_path):
     from nava_model.jobs import read_batch
-    from nava_model.pipeline import SamplingOptions
+    from nava_model.options import SamplingOptions
 
     image = _image(tmp_path / "first.png")
     batch = _batch(tmp_path / "b.jsonl", {"prompt": "a cat", "image_path": str(image), "spk_wavs": []})
@@ -224,10 +281,11 @@ def test_negative_duration_is_reported_as_a_duration(tmp_path, capsys, no_model_
     assert "--duration: duration must be a positive number of seconds, got -1" in capsys.readouterr().err
 
 
-def test_short_voice_and_single_frame_video_are_warned_about(tmp_path, capsys, caplog, no_model_loading):
+def test_short_voice_and_single_frame_video_are_warned_about(tiny_models, tmp_path, capsys, caplog, no_model_loading):
     short = _voice(tmp_path / "short.wav", seconds=0.05)
     with caplog.at_level(logging.WARNING, logger="nava"):
-        code, _, _ = _generate(capsys, "--prompt", "<S>Hi.<E>", "--spk-wav", short, "--duration", "0.05",
+        code, _, _ = _generate(capsys, "--models", tiny_models, "--prompt", "<S>Hi.<E>", "--spk-wav", short,
+                               "--duration", "0.05",
                                "--output", tmp_path / "a.mp4")
     assert code == "loaded"  # warnings only: the job went on to load the models
     assert f"voice {short} is only 0.05 s long" in caplog.text
@@ -269,3 +327,4 @@ def test_batch_lines_carry_their_own_size_mode_and_output(tiny_models, tmp_path)
 def test_compile_flag_maps_to_the_model_choice():
     parse = cli.build_parser().parse_args
     assert [parse(["generate", *flag]).compile for flag in ([], ["--compile"], ["--no-compile"])] == [None, True, False]
+
