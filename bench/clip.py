@@ -26,7 +26,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import (  # noqa: E402
-    DTYPES, machine, memory_label, note, peak_memory_gib, print_table, randomize, reset_peak_memory, synchronize,
+    add_clip_arguments, add_device_arguments, device_and_dtype, machine, memory_label, note, peak_memory_gib, print_table, randomize, reset_peak_memory, synchronize,
 )
 
 from nava_model.components import NavaModels, load_models, make_tiny_models  # noqa: E402
@@ -71,11 +71,8 @@ def release_size_models(device: torch.device, dtype: torch.dtype) -> NavaModels:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="the make-tiny models, 64x64, 2 steps (a CPU smoke run)")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: bf16 on GPU, fp32 on CPU")
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=704)
-    parser.add_argument("--seconds", type=float, default=6.0)
+    add_device_arguments(parser)
+    add_clip_arguments(parser)
     parser.add_argument("--steps", type=int, default=50, help="steps to sample (the projection is for 50)")
     parser.add_argument("--offload", action="store_true", help="each model on the GPU only while it computes")
     parser.add_argument("--memory-cap-gb", type=float, default=None, help="cap this process's GPU memory")
@@ -86,8 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.tiny:
         args.width, args.height, args.seconds, args.steps = 64, 64, 0.25, 2
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype = DTYPES[args.dtype or ("bf16" if device.type == "cuda" else "fp32")]
+    device, dtype = device_and_dtype(args)
     if args.memory_cap_gb is not None:
         if device.type != "cuda":
             raise SystemExit("--memory-cap-gb caps GPU memory: run on a GPU")

@@ -208,24 +208,27 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         else:  # one rank rewrites, so that every rank samples the same prompts
             jobs = parallel.from_first_rank(lambda: rewrite_jobs(jobs, args) or jobs)
         device = str(rank_device or resolve_device(args.device))
-        models = load_models(args.models, device=device, dtype=_dtype(args.dtype, device),
+        home = "cpu" if args.offload else device  # with --offload each model comes to the device for its phase only
+        models = load_models(args.models, device=home, dtype=_dtype(args.dtype, device),
                              with_speaker=any(job.voices for job in jobs), files=files)
         models.mmdit.compile_blocks = {None: "auto", True: "on", False: "off"}[args.compile]
         failures = run_jobs(jobs if parallel is None else parallel.my_jobs(jobs), models, args.audio_rate, args.tiled,
-                            parallel)
+                            parallel, device=device, offload=args.offload)
     return _exit_code(failures)
 
 
-def run_jobs(jobs: list, models, audio_rate: int | None, tiled: bool, parallel=None) -> list[tuple[object, Exception]]:
+def run_jobs(jobs: list, models, audio_rate: int | None, tiled: bool, parallel=None, device=None,
+             offload: bool = False) -> list[tuple[object, Exception]]:
     """Run every job; one that fails is reported and the rest still run. Returns the failures.
 
-    With `parallel` every rank samples; the replica's leader writes.
+    With `parallel` every rank samples; the replica's leader writes. With `offload` the models wait in CPU
+    memory and each comes to `device` only for its phase.
     """
     written, failures = [], []
     for job in jobs:
         started = time.perf_counter()
         try:
-            path = run_job(job, models, audio_rate, tiled, parallel)
+            path = run_job(job, models, audio_rate, tiled, parallel, device, offload)
         except Exception as exc:  # noqa: BLE001 - reported per job; the batch goes on
             failures.append((job, exc))
             if _is_user_error(exc):
@@ -243,25 +246,34 @@ def run_jobs(jobs: list, models, audio_rate: int | None, tiled: bool, parallel=N
     return failures
 
 
-def run_job(job, models, audio_rate: int | None, tiled: bool, parallel=None) -> Path | None:
-    """Sample, decode and write one job; the path written (None on a rank that does not write)."""
+def run_job(job, models, audio_rate: int | None, tiled: bool, parallel=None, device=None,
+            offload: bool = False) -> Path | None:
+    """Sample, decode and write one job; the path written (None on a rank that does not write).
+
+    With `offload` each model comes to `device` only for its phase: the text encoder and ReDimNet to encode,
+    the MMDiT to sample, the VAEs to decode."""
     from .audio_io import load_audio
     from .jobs import VOICE_SECONDS_READ
     from .latents import save_latents
     from .media import write_audio, write_mp4
-    from .pipeline import decode, encode_conditioning, encode_first_frame, sample
+    from .offload import resident
+    from .pipeline import decode, encode_conditioning, encode_first_frame, execution_device, sample
 
+    device = torch.device(device) if device is not None else execution_device(models.mmdit)
     voices = [load_audio(path, max_seconds=VOICE_SECONDS_READ) for path in job.voices]
-    conditioning = encode_conditioning(models.text_encoder, models.speaker_encoder, job.prompt, voices)
+    with resident([models.text_encoder.model, models.speaker_encoder], device, offload):
+        conditioning = encode_conditioning(models.text_encoder, models.speaker_encoder, job.prompt, voices)
     first_frame = None
     if job.image is not None:
-        first_frame = encode_first_frame(models.video_vae, _read_image(job.image), job.options.width, job.options.height)
+        with resident([models.video_vae], device, offload):
+            first_frame = encode_first_frame(models.video_vae, _read_image(job.image), job.options.width,
+                                             job.options.height)
 
     def progress(step: int, total: int, _latent) -> None:
         print(f"\r  step {step + 1}/{total}", end="" if step + 1 < total else "\n", flush=True)
 
     shows_progress = parallel is None or parallel.rank == 0
-    with torch.no_grad():
+    with resident([models.mmdit], device, offload), torch.no_grad():
         latent = sample(models.mmdit, conditioning, job.options, first_frame=first_frame,
                         callback=progress if shows_progress else None, parallel=parallel)
     if parallel is not None and not parallel.is_leader:
@@ -271,7 +283,8 @@ def run_job(job, models, audio_rate: int | None, tiled: bool, parallel=None) -> 
         metadata |= {"nava_original_prompt": job.original_prompt, "nava_rewrite": job.rewrite_outcome}
     if job.latents is not None:
         print(f"wrote {save_latents(job.latents, latent, metadata)}")
-    result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
+    with resident([models.video_vae, models.audio_vae], device, offload):
+        result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
     if result.frames is None:
         return write_audio(job.output, result.waveform, result.sample_rate, metadata)
     return write_mp4(job.output, result.frames, result.fps, result.waveform, result.sample_rate, metadata)
@@ -352,6 +365,9 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
                        help="compute dtype; auto = bf16 on a GPU, fp32 on a CPU")
     group.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                        help="torch.compile the MMDiT blocks (default: on CUDA only; the first step compiles)")
+    group.add_argument("--offload", action="store_true",
+                       help="keep the models in CPU memory and bring each to the GPU only for its phase "
+                       "(encoding, sampling, decoding): runs on 24-40 GB cards")
 
 
 def _add_decode_arguments(parser: argparse.ArgumentParser) -> None:

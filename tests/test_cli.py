@@ -125,7 +125,7 @@ def test_a_line_failing_at_run_time_is_reported_and_the_rest_still_run(tiny_mode
     models = SimpleNamespace(mmdit=SimpleNamespace())
     monkeypatch.setattr("nava_model.components.load_models", lambda *args, **kwargs: models)
 
-    def run_job(job, models, audio_rate, tiled, parallel=None):
+    def run_job(job, models, audio_rate, tiled, *parallel_device_offload):
         if job.prompt == "fails":
             raise RuntimeError("out of memory")
         job.output.write_bytes(b"mp4")
