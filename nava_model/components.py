@@ -191,11 +191,14 @@ class Component:
         The file is written under a temporary name and renamed, so an interrupted write leaves no
         half file under the release name.
         """
+        from .media import give_default_permissions
+
         path = self.release.path(models_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
         try:
             _resolve(self.tiny_writer)(partial, seed=seed)
+            give_default_permissions(partial)  # safetensors writes 0600 files
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)
@@ -236,6 +239,14 @@ AUDIO_VAE = Component(
             "vae", "ltx-2.3-22b-dev_audio_vae.safetensors", f"{_NAVA_HF}/params/LTX2/ltx-2.3-22b-dev_audio_vae.safetensors"
         ),
         # A full LTX-2 checkpoint holds the audio VAE and vocoder too; only those tensors are read.
+        ModelFile(
+            "checkpoints", "ltx-2.3-22b-dev.safetensors",
+            "https://huggingface.co/Lightricks/LTX-2.3/resolve/main/ltx-2.3-22b-dev.safetensors",
+        ),
+        ModelFile(
+            "checkpoints", "ltx-2.3-22b-distilled-1.1.safetensors",
+            "https://huggingface.co/Lightricks/LTX-2.3/resolve/main/ltx-2.3-22b-distilled-1.1.safetensors",
+        ),
         ModelFile(
             "checkpoints", "ltx-2-19b-dev.safetensors",
             "https://huggingface.co/Lightricks/LTX-2/resolve/main/ltx-2-19b-dev.safetensors",

@@ -6,6 +6,7 @@ workers. Models are passed in explicitly; nothing here loads files or keeps glob
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -33,6 +34,8 @@ from .sampling.solvers import make_solver
 
 if TYPE_CHECKING:
     from .parallel.runtime import ParallelRuntime
+
+logger = logging.getLogger("nava")
 
 
 @dataclass
@@ -62,6 +65,7 @@ def encode_conditioning(
     """
     if not isinstance(prompt, PreparedPrompt):
         prompt = prepare_prompt(prompt, voices, speaker_encoder_loaded=speaker_encoder is not None)
+    _warn_beyond_window(text_encoder, prompt.text)
     spans = prompt.spans
     positive, neg_video, neg_audio = text_encoder.encode([prompt.text, negative_video, negative_audio])
     speaker = None
@@ -87,6 +91,16 @@ def encode_conditioning(
         spans=spans,
         voices_bound=[i < len(prompt.voices) and prompt.voices[i] is not None for i in range(len(spans))],
     )
+
+
+def _warn_beyond_window(text_encoder, prepared: str) -> None:
+    count = getattr(text_encoder, "tokens_beyond_window", None)
+    dropped = count(prepared) if count is not None else 0
+    if dropped:
+        logger.warning(
+            "the prompt is %d tokens longer than umT5's %d-token window; the model does not see its end: shorten it",
+            dropped, text_encoder.tokenizer.max_length,
+        )
 
 
 @dataclass

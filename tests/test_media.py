@@ -56,3 +56,46 @@ def test_audio_file_round_trips_duration_and_channels(tmp_path, suffix, codec):
 def test_audio_rejects_unknown_suffix(tmp_path):
     with pytest.raises(ValueError, match=".wav or .flac"):
         write_audio(tmp_path / "x.ogg", torch.zeros(1, 10), 16000)
+
+
+@pytest.fixture
+def busy_cpu():
+    """A thread keeping the CPU busy: x264's output used to depend on timing, which load changes."""
+    import threading
+
+    stop = threading.Event()
+
+    def burn():
+        x = torch.randn(256, 256)
+        while not stop.is_set():
+            x = (x @ x).tanh()
+
+    thread = threading.Thread(target=burn)
+    thread.start()
+    yield
+    stop.set()
+    thread.join()
+
+
+def test_same_frames_and_sound_always_encode_to_the_same_bytes(tmp_path, busy_cpu):
+    generator = torch.Generator().manual_seed(0)
+    # Smooth random blobs, like the tiny demo's frames: with x264's macroblock tree on, 5 encodes gave 5 files.
+    coarse = torch.rand(49, 3, 12, 20, generator=generator)
+    frames = torch.nn.functional.interpolate(coarse, size=(192, 320), mode="bilinear").permute(0, 2, 3, 1)
+    waveform = 0.1 * torch.randn(1, 2, 98400, generator=generator)
+    files = {write_mp4(tmp_path / f"{i}.mp4", frames, 24.0, waveform, 48000, {"prompt": "p"}).read_bytes()
+             for i in range(4)}
+    assert len(files) == 1
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_written_files_get_the_users_umask(tmp_path, umask):
+    import os
+
+    previous = os.umask(umask)
+    try:
+        video = write_mp4(tmp_path / "clip.mp4", torch.rand(5, 32, 32, 3), 24.0)
+        sound = write_audio(tmp_path / "voice.flac", torch.zeros(1, 100), 16000)
+    finally:
+        os.umask(previous)
+    assert {path.stat().st_mode & 0o777 for path in (video, sound)} == {0o666 & ~umask}

@@ -199,8 +199,12 @@ def test_generate_rewrite_records_both_prompts_in_the_mp4_metadata(tiny_models, 
     assert metadata["prompt"] == "Waves on a beach." and "nava_original_prompt" not in metadata
 
 
-def test_generate_rewrite_without_an_llm_stops_before_loading_models(tmp_path, cli):
-    code, _, err = cli("generate", "--models", str(tmp_path / "none"), "--prompt", IDEA, "--rewrite",
+def test_generate_rewrite_without_an_llm_stops_before_loading_models(tiny_models, tmp_path, monkeypatch, cli):
+    def refuse(*args, **kwargs):
+        raise AssertionError("models loaded before the rewrite was set up")
+
+    monkeypatch.setattr("nava_model.components.load_models", refuse)
+    code, _, err = cli("generate", "--models", str(tiny_models), "--prompt", IDEA, "--rewrite",
                        "--width", "64", "--height", "32", "--latent-frames", "2")
     assert code != 0 and "rewriting needs an LLM" in err
 

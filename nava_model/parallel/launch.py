@@ -43,9 +43,9 @@ def world_from_env(environ: Mapping[str, str] = os.environ) -> LaunchedWorld | N
 def add_parallel_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("several GPUs (launch with torchrun --nproc_per_node N -m nava_model generate ...)")
     group.add_argument("--cfg-parallel", default=AUTO, metavar="K|auto",
-                       help="CFG groups: the guidance passes of a step spread over K groups of ranks (default auto)")
+                       help="CFG groups: the guidance passes of a step spread over K groups of ranks")
     group.add_argument("--sp", default=AUTO, metavar="M|auto",
-                       help="Ulysses sequence-parallel ranks per group; 24 heads: 1, 2, 3, 4, 6, 8 (default auto)")
+                       help="Ulysses sequence-parallel ranks per group; 24 heads: 1, 2, 3, 4, 6, 8")
 
 
 def plan_from_args(args: argparse.Namespace, world: LaunchedWorld | None, passes: int) -> ParallelPlan | None:
@@ -65,20 +65,20 @@ def plan_from_args(args: argparse.Namespace, world: LaunchedWorld | None, passes
     level = nava_log.level
     nava_log.setLevel(logging.ERROR)  # the loader notes a tiny file when it loads it; the header read stays quiet
     try:
-        num_heads = read_mmdit_config(find_component_file(args.models, "mmdit")).num_heads
+        num_heads = read_mmdit_config(args.mmdit or find_component_file(args.models, "mmdit")).num_heads
     finally:
         nava_log.setLevel(level)
     return make_plan(world.size, num_heads, passes, args.cfg_parallel, args.sp)
 
 
 @contextmanager
-def launched_runtime(args: argparse.Namespace, options, voices_per_job: list[bool]):
+def launched_runtime(args: argparse.Namespace, passes: int):
     """(runtime, this rank's device) for the run, or (None, None) for one process; the process group is
     closed when the block ends."""
     world = world_from_env()
     if world is not None and world.rank != 0:
         logging.getLogger("nava").setLevel(logging.ERROR)  # one rank speaks
-    plan = plan_from_args(args, world, max(guidance_passes(options, voices) for voices in voices_per_job))
+    plan = plan_from_args(args, world, passes)
     if plan is None:
         yield None, None
         return

@@ -46,7 +46,7 @@ def add_rewrite_command(commands) -> None:
 def _cmd_rewrite(args: argparse.Namespace) -> None:
     parse_speech_spans(args.idea)  # a broken prompt is reported before any LLM is loaded
     if args.image is not None and not args.image.is_file():
-        raise SystemExit(f"input file not found: {args.image}")
+        raise FileNotFoundError(f"input file not found: {args.image}")
     with open_llm(args) as llm:
         _image_notice(llm, [args.image])
         checked = rewrite_prompt(llm, args.idea, args.image, POLICIES[args.on_broken_spans])
@@ -64,7 +64,7 @@ def open_llm(args: argparse.Namespace) -> LocalLLM | ChatServer:
 
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         return LocalLLM(args.rewrite_model, device=device, seed=args.seed, max_tokens=args.rewrite_max_tokens)
-    raise SystemExit("rewriting needs an LLM: give --rewrite-model DIR (a transformers model folder) or --rewrite-url URL")
+    raise ValueError("rewriting needs an LLM: give --rewrite-model DIR (a transformers model folder) or --rewrite-url URL")
 
 
 def rewrite_prompt(llm: LocalLLM | ChatServer, prompt: str, image: Path | None, policy: SpanPolicy) -> CheckedRewrite:
@@ -90,7 +90,7 @@ def rewrite_jobs(jobs: list, args: argparse.Namespace) -> None:
     wanted = [job for job in jobs if job.rewrite]
     if not wanted:
         if args.rewrite_model or args.rewrite_url:
-            raise SystemExit('--rewrite-model/--rewrite-url given but nothing to rewrite: add --rewrite '
+            raise ValueError('--rewrite-model/--rewrite-url given but nothing to rewrite: add --rewrite '
                              '(or "rewrite": true on batch lines)')
         return
     for job in wanted:

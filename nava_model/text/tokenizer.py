@@ -58,6 +58,10 @@ class UMT5Tokenizer:
     def __call__(self, text: str) -> list[int]:
         return self._pieces(text)[: self.max_length - 1] + [self.eos_id]
 
+    def tokens_beyond_window(self, text: str) -> int:
+        """How many of the text's tokens fall past the window (and are dropped)."""
+        return max(0, len(self._pieces(text)) - (self.max_length - 1))
+
 
 class SentencePieceTokenizer:
     """SentencePiece with HF's whole-token matching of special pieces and sentinels."""

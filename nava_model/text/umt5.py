@@ -62,6 +62,10 @@ class UMT5TextEncoder(nn.Module):
     def device(self) -> torch.device:
         return self.model.shared.weight.device
 
+    def tokens_beyond_window(self, text: str) -> int:
+        """How many tokens of `text` the encoder does not see (past its 512-token window)."""
+        return self.tokenizer.tokens_beyond_window(clean_prompt(text))
+
     @torch.no_grad()
     def encode(self, texts: list[str]) -> list[EncodedText]:
         if isinstance(texts, str) or not all(isinstance(text, str) for text in texts):
