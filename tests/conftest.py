@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    """Slow tests run only when asked for: NAVA_SLOW_TESTS=1, or a -m expression that names them."""
+    if os.environ.get("NAVA_SLOW_TESTS") == "1" or "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: set NAVA_SLOW_TESTS=1 or pass -m slow to run it")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

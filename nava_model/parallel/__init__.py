@@ -1,0 +1,1 @@
+"""Running NAVA over several processes and devices with torch.distributed."""
