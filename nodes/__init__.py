@@ -7,6 +7,7 @@ from comfy_api.latest import ComfyExtension, io
 from .decode import NAVADecodeAV
 from .folders import register_nava_folder
 from .loaders import NAVAAudioVAELoader, NAVAModelLoader, NAVAReDimNetLoader, NAVAUMT5Loader, NAVAWanVAELoader
+from .multigpu import NAVAMultiGPU
 from .prompt import NAVASpeakerSpanPrompt
 from .sampler import NAVASampler
 from .save import NAVASaveAV
@@ -17,6 +18,7 @@ NODES = [
     NAVAAudioVAELoader,
     NAVAUMT5Loader,
     NAVAReDimNetLoader,
+    NAVAMultiGPU,
     NAVASpeakerSpanPrompt,
     NAVASampler,
     NAVADecodeAV,

@@ -14,6 +14,7 @@ from comfy import model_management, ops
 
 from nava_model.checkpoints import inspect_checkpoint
 from nava_model.mmdit.loader import load_nava_mmdit
+from nava_model.parallel.pool import ModelSource
 from nava_model.speaker.redimnet import load_redimnet
 from nava_model.text.umt5 import load_umt5
 from nava_model.vae.ltx_audio import load_ltx_audio_vae
@@ -32,7 +33,8 @@ def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto") 
     )
     if compute != weight:
         model.manual_cast_dtype = compute  # ComfyUI counts the cast copies when it plans a partial load
-    return wrap("NAVA_MODEL", model, device, offload)
+    source = ModelSource(str(path), dtype=weight, compute_dtype=compute, attention=attention)
+    return wrap("NAVA_MODEL", model, device, offload, source=source)
 
 
 def load_video_vae(path: Path) -> ModelHandle:

@@ -26,6 +26,8 @@ class ModelHandle:
     socket: str  # the socket type, e.g. "NAVA_MODEL"
     patcher: ModelPatcher
     runner: Any  # the module itself, or the object around it (umT5's tokenizer + encoder)
+    source: Any = None  # how to load the model again elsewhere (the MMDiT: a pool worker's ModelSource)
+    pool: Any = None  # the MMDiT's WorkerPool, once NAVA Multi-GPU has given it devices
 
 
 class Holder(torch.nn.Module):
@@ -36,10 +38,12 @@ class Holder(torch.nn.Module):
         self.inner = inner
 
 
-def wrap(socket: str, module: torch.nn.Module, load_device, offload_device, runner: Any = None) -> ModelHandle:
+def wrap(
+    socket: str, module: torch.nn.Module, load_device, offload_device, runner: Any = None, source: Any = None
+) -> ModelHandle:
     managed = Holder(module) if isinstance(getattr(type(module), "device", None), property) else module
     patcher = ModelPatcher(managed, load_device=load_device, offload_device=offload_device)
-    return ModelHandle(socket, patcher, module if runner is None else runner)
+    return ModelHandle(socket, patcher, module if runner is None else runner, source)
 
 
 def expect(handle: Any, socket: str, input_name: str, loader: str) -> ModelHandle:

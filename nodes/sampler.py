@@ -187,7 +187,6 @@ class NAVASampler(io.ComfyNode):
             (vae,) = load(expect(video_vae, "NAVA_VIDEO_VAE", "video_vae", "NAVA Wan2.2 VAE Loader"))
             start = pipeline.encode_first_frame(vae, first_frame, options.width, options.height)
         (network,) = load(mmdit)
-        latent = pipeline.sample(
-            network, conditioning, options, first_frame=start, callback=SamplingProgress(options.steps)
-        )
+        run = pipeline.sample if mmdit.pool is None else mmdit.pool.sample  # the pool: rank 0 runs here
+        latent = run(network, conditioning, options, first_frame=start, callback=SamplingProgress(options.steps))
         return io.NodeOutput(to_comfy_latent(latent), latent.fps)

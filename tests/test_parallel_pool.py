@@ -152,6 +152,7 @@ def test_devices_host_first_gpu_indices_and_cpu_processes():
     assert parse_devices("0, 1,3", cuda, gpu_count=4) == [cuda, torch.device("cuda", 0), torch.device("cuda", 3)]
     assert parse_devices("all", torch.device("cuda", 0), gpu_count=2) == [torch.device("cuda", i) for i in (0, 1)]
     assert parse_devices("cpu,cpu,cpu", torch.device("cpu")) == [torch.device("cpu")] * 3
+    assert parse_devices("all", torch.device("cpu"), gpu_count=0) == [torch.device("cpu")]  # runs as one process
 
 
 @pytest.mark.parametrize(
@@ -160,7 +161,6 @@ def test_devices_host_first_gpu_indices_and_cpu_processes():
         ("1,2", "cuda:0", "must include cuda:0"),
         ("0,4", "cuda:0", "sees 4 GPU"),
         ("0,0", "cuda:0", "listed twice"),
-        ("all", "cpu", "list the devices"),
         ("gpu0", "cpu", "is not a device"),
         ("", "cpu", "no devices given"),
     ],

@@ -57,7 +57,7 @@ def backend_for(devices: Sequence[torch.device]) -> str:
 def parse_devices(text: str, host: torch.device, gpu_count: int | None = None) -> list[torch.device]:
     """The pool's devices from a user's list, the host's own device first (rank 0 runs in the host).
 
-    `all`: every visible GPU. Otherwise comma-separated entries: a CUDA index (`0`), `cuda:1`, or `cpu`
+    `all`: every visible GPU (a CPU host: itself alone). Otherwise comma-separated entries: a CUDA index (`0`), `cuda:1`, or `cpu`
     (which may repeat: one process each, for tests on a machine without GPUs).
     """
     host = torch.device(host)
@@ -65,11 +65,8 @@ def parse_devices(text: str, host: torch.device, gpu_count: int | None = None) -
         host = torch.device("cuda", torch.cuda.current_device())
     gpu_count = torch.cuda.device_count() if gpu_count is None else gpu_count
     entries = [e.strip() for e in text.split(",") if e.strip()]
-    if entries == ["all"]:
-        if host.type != "cuda":
-            raise PoolError(f"'all' means every visible GPU, but this process runs on {host}: list the devices "
-                            "(e.g. cpu,cpu for two CPU processes)")
-        entries = [str(i) for i in range(gpu_count)]
+    if entries == ["all"]:  # every visible GPU; just the host's device when it computes on the CPU
+        entries = [str(i) for i in range(gpu_count)] if host.type == "cuda" else [str(host)]
     if not entries:
         raise PoolError("no devices given: write all, or a list such as 0,1,2,3")
     devices = []
@@ -79,8 +76,9 @@ def parse_devices(text: str, host: torch.device, gpu_count: int | None = None) -
         except RuntimeError:
             raise PoolError(f"{entry!r} is not a device: use GPU indices (0,1), cuda:N or cpu") from None
         if device.type == "cuda" and (device.index is None or device.index >= gpu_count):
-            raise PoolError(f"{entry!r}: this process sees {gpu_count} GPU(s), cuda:0..cuda:{gpu_count - 1} "
-                            "(CUDA_VISIBLE_DEVICES and ComfyUI's --cuda-device hide the others)")
+            seen = f"{gpu_count} GPU(s), cuda:0..cuda:{gpu_count - 1}" if gpu_count else "no GPU"
+            raise PoolError(f"{entry!r}: this process sees {seen} (CUDA_VISIBLE_DEVICES and ComfyUI's "
+                            "--cuda-device hide the others)")
         if device.type == "cuda" and device in devices:
             raise PoolError(f"{device} is listed twice: each GPU runs one rank")
         devices.append(device)

@@ -67,7 +67,7 @@ def load_models_gpu(
 
 def unload_all_models() -> None:
     for patcher in current_loaded_models:
-        patcher.model.to(patcher.offload_device)
+        patcher.detach()
     current_loaded_models.clear()
 
 

@@ -1,0 +1,83 @@
+"""NAVA Multi-GPU: gives the MMDiT a pool of worker processes on more devices for the sampler.
+
+ComfyUI's own device stays rank 0: its MMDiT is the loader's, managed by ComfyUI's memory manager as
+on one GPU, and the sampler's progress bar, previews and Cancel run there. Each other device gets a
+worker process that loads the same file itself and keeps it resident between queued runs. The pool
+starts at the first run, restarts after a failure, and stops (freeing its devices) when ComfyUI
+unloads the model or drops this node's output, or when ComfyUI exits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import weakref
+
+from comfy import model_management
+from comfy.patcher_extension import CallbacksMP
+from comfy_api.latest import io
+
+from nava_model.parallel.pool import DEFAULT_TIMEOUT_S, WorkerPool, parse_devices
+
+from .memory import ModelHandle, expect
+from .sockets import LOADERS_CATEGORY, NavaModel
+
+logger = logging.getLogger("nava")
+
+
+class NAVAMultiGPU(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="NAVAMultiGPU",
+            display_name="NAVA Multi-GPU",
+            category=LOADERS_CATEGORY,
+            description="Samples on several GPUs: ComfyUI's GPU runs the sampler as usual (rank 0), each other GPU "
+            "gets a worker process that loads the MMDiT itself and keeps it between runs.",
+            inputs=[
+                NavaModel.Input("model", tooltip="From NAVA MMDiT Loader."),
+                io.String.Input(
+                    "gpus",
+                    default="all",
+                    tooltip="all, or GPU indices such as 0,1,2,3 (ComfyUI's own GPU among them: it is rank 0). "
+                    "Start ComfyUI without --cuda-device, which hides the other GPUs. On a CPU-only ComfyUI, "
+                    "cpu,cpu runs two CPU processes (for testing).",
+                ),
+                io.Int.Input(
+                    "timeout_seconds",
+                    default=int(DEFAULT_TIMEOUT_S),
+                    min=5,
+                    max=3600,
+                    tooltip="How long a rank may go silent (dead or hung) before the run fails with an error and "
+                    "the pool restarts on the next run. Must exceed the slowest step.",
+                ),
+            ],
+            outputs=[NavaModel.Output(display_name="model")],
+        )
+
+    @classmethod
+    def execute(cls, model, gpus: str, timeout_seconds: int) -> io.NodeOutput:
+        handle = expect(model, "NAVA_MODEL", "model", "NAVA MMDiT Loader")
+        if handle.source is None:
+            raise ValueError("model must come from NAVA MMDiT Loader (the workers load the same file)")
+        devices = parse_devices(gpus, model_management.get_torch_device())
+        if len(devices) == 1:
+            logger.warning("NAVA Multi-GPU: only %s is available, so the sampler runs on it alone", devices[0])
+            return io.NodeOutput(dataclasses.replace(handle, pool=None))
+        pool = WorkerPool(handle.source, devices, timeout_s=timeout_seconds)
+        stop_with_model(handle, pool)
+        return io.NodeOutput(dataclasses.replace(handle, pool=pool))
+
+
+def stop_with_model(handle: ModelHandle, pool: WorkerPool) -> None:
+    """Stop the pool when ComfyUI unloads rank 0's MMDiT (Unload Models, or evicting it for another model).
+
+    The callback holds the pool weakly: the pool itself lives as long as this node's output."""
+    ref = weakref.ref(pool)
+
+    def stop_pool(patcher, unpatch_all=True) -> None:
+        if (live := ref()) is not None and live.running:
+            logger.info("NAVA Multi-GPU: ComfyUI unloaded the MMDiT; stopping the worker pool")
+            live.stop()
+
+    handle.patcher.add_callback_with_key(CallbacksMP.ON_DETACH, f"nava_pool_{id(pool)}", stop_pool)
