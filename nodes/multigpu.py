@@ -70,13 +70,15 @@ class NAVAMultiGPU(io.ComfyNode):
 
 
 def stop_with_model(handle: ModelHandle, pool: WorkerPool) -> None:
-    """Stop the pool when ComfyUI unloads rank 0's MMDiT (Unload Models, or evicting it for another model).
+    """Stop the pool when ComfyUI unloads rank 0's MMDiT (Unload Models, or evicting it for another model):
+    its ModelPatcher's ON_DETACH callbacks then run with unpatch_all=True.
 
     The callback holds the pool weakly: the pool itself lives as long as this node's output."""
     ref = weakref.ref(pool)
 
     def stop_pool(patcher, unpatch_all=True) -> None:
-        if (live := ref()) is not None and live.running:
+        # unpatch_all=False: ComfyUI re-seating a model it keeps (load_models_gpu does that on every run)
+        if unpatch_all and (live := ref()) is not None and live.running:
             logger.info("NAVA Multi-GPU: ComfyUI unloaded the MMDiT; stopping the worker pool")
             live.stop()
 

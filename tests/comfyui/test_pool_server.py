@@ -1,0 +1,177 @@
+"""NAVA Multi-GPU in a real ComfyUI (skipped without COMFYUI_PATH): the text->AV API workflow with the pool
+on two CPU processes (`--cpu`, gloo), against the same workflow on one. The pool's worker processes are
+found as the server's spawned children.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from comfyui_server import COMFYUI_PATH, REPO, SKIP_REASON, WebSocket, saved_files, start_server
+from test_server import failure, prepare
+
+pytestmark = [pytest.mark.comfyui, pytest.mark.skipif(not COMFYUI_PATH, reason=SKIP_REASON)]
+
+TEXT_TO_AV = json.loads((REPO / "workflows" / "api" / "nava_text_to_av.json").read_text())
+POOL_NODE = "pool"
+TIMEOUT_S = 120
+
+
+def node_of(prompt: dict, class_type: str) -> str:
+    (node_id,) = [i for i, n in prompt.items() if n["class_type"] == class_type]
+    return node_id
+
+
+def workflow(prefix: str, pooled: bool, input_dir: Path, **sampler) -> dict:
+    """The shipped text->AV workflow at test size; `pooled`: NAVA Multi-GPU (cpu,cpu) between loader and sampler."""
+    prompt = prepare(TEXT_TO_AV, input_dir)
+    prompt[node_of(prompt, "NAVASaveAV")]["inputs"]["filename_prefix"] = prefix
+    prompt[node_of(prompt, "NAVASampler")]["inputs"].update(sampler)
+    if pooled:
+        loader = node_of(prompt, "NAVAModelLoader")
+        prompt[POOL_NODE] = {
+            "class_type": "NAVAMultiGPU",
+            "inputs": {"model": [loader, 0], "gpus": "cpu,cpu", "timeout_seconds": TIMEOUT_S},
+        }
+        prompt[node_of(prompt, "NAVASampler")]["inputs"]["model"] = [POOL_NODE, 0]
+    return prompt
+
+
+def workers(server) -> list[int]:
+    """The pool's worker processes: the server's children started by multiprocessing's spawn."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == server.process.pid and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def run(server, prompt: dict) -> dict:
+    history = server.wait(server.queue(prompt, str(uuid.uuid4())), timeout=600)
+    assert history["status"]["status_str"] == "success", failure(history)
+    return history
+
+
+def media(server, history: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The saved MP4's decoded frames [T, H, W, 3] and audio samples."""
+    ((subfolder, filename),) = {(f["subfolder"], f["filename"]) for f in saved_files(history) if f["type"] == "output"}
+    with av.open(str(server.base / "output" / subfolder / filename)) as container:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    with av.open(str(server.base / "output" / subfolder / filename)) as container:
+        audio = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=-1)
+    return frames, audio
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("comfyui_pool"))
+    yield server
+    server.process.terminate()
+    server.process.wait(30)
+
+
+def until(condition, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def test_text_to_av_with_two_cpu_workers_saves_the_frames_of_one_and_keeps_its_worker(server):
+    inputs = server.base / "input"
+    frames_one, audio_one = media(server, run(server, workflow("pool/one", False, inputs)))
+    frames_two, audio_two = media(server, run(server, workflow("pool/two", True, inputs)))
+    (worker,) = workers(server)
+    assert frames_two.shape == frames_one.shape
+    difference = np.abs(frames_two.astype(int) - frames_one.astype(int))
+    print(f"frames {frames_one.shape}: max |difference| {difference.max()}, mean {difference.mean():.4f}")
+    assert difference.max() <= 1  # one gray level at most: float rounding of the split guidance passes
+    np.testing.assert_allclose(audio_two, audio_one, atol=1e-3)
+
+    run(server, workflow("pool/again", True, inputs, seed=43))  # the queue's next run
+    assert workers(server) == [worker]  # same worker, weights still loaded
+
+
+def test_cancel_reaches_the_worker_and_the_next_run_works(server):
+    inputs = server.base / "input"
+    run(server, workflow("pool/warm", True, inputs, seed=44))
+    (worker,) = workers(server)
+    client_id = str(uuid.uuid4())
+    socket = WebSocket(server.port, client_id)
+    prompt = workflow("pool/cancelled", True, inputs, steps=40, seed=45)
+    prompt_id = server.queue(prompt, client_id)
+    sampler, at_interrupt, last = node_of(prompt, "NAVASampler"), None, 0
+    try:
+        while True:
+            message = socket.message()
+            if message is None:
+                continue
+            data = message["data"]
+            if message["type"] == "progress" and data.get("node") == sampler:
+                last = data["value"]
+                if at_interrupt is None:
+                    at_interrupt = last
+                    server.post("/interrupt", {"prompt_id": prompt_id})
+            if message["type"] in ("execution_interrupted", "execution_success", "execution_error") and (
+                data.get("prompt_id") == prompt_id
+            ):
+                break
+    finally:
+        socket.close()
+    assert message["type"] == "execution_interrupted", message
+    assert last <= at_interrupt + 1
+    assert workers(server) == [worker]  # it stopped with rank 0 and waits for the next run
+    run(server, workflow("pool/after_cancel", True, inputs, seed=46))
+    assert workers(server) == [worker]
+
+
+def test_a_killed_worker_fails_the_run_with_a_clear_error_and_the_next_run_restarts_the_pool(server):
+    inputs = server.base / "input"
+    run(server, workflow("pool/before_kill", True, inputs, seed=47))
+    (worker,) = workers(server)
+    client_id = str(uuid.uuid4())
+    socket = WebSocket(server.port, client_id)
+    prompt = workflow("pool/killed", True, inputs, steps=40, seed=48)
+    prompt_id = server.queue(prompt, client_id)
+    sampler, killed_at = node_of(prompt, "NAVASampler"), None
+    try:
+        while killed_at is None:
+            message = socket.message()
+            if message and message["type"] == "progress" and message["data"].get("node") == sampler:
+                os.kill(worker, signal.SIGKILL)
+                killed_at = time.monotonic()
+    finally:
+        socket.close()
+    history = server.wait(prompt_id, timeout=TIMEOUT_S + 60)
+    assert time.monotonic() - killed_at < TIMEOUT_S
+    assert history["status"]["status_str"] == "error"
+    error = failure(history)
+    assert error.startswith(f"NAVASampler (node {sampler}): NAVA worker pool failed while sampling"), error
+    assert "SIGKILL" in error and "the next run starts it again" in error
+
+    run(server, workflow("pool/after_kill", True, inputs, seed=49))
+    (restarted,) = workers(server)
+    assert restarted != worker
+
+
+def test_unload_models_stops_the_pool_and_frees_its_process(server):
+    run(server, workflow("pool/before_unload", True, server.base / "input", seed=50))
+    assert len(workers(server)) == 1
+    server.post("/free", {"unload_models": True})
+    assert until(lambda: workers(server) == []), "the worker outlived ComfyUI's Unload Models"
