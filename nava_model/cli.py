@@ -1,4 +1,4 @@
-"""`python -m nava_model demo | generate | info | make-tiny`."""
+"""`python -m nava_model demo | generate | rewrite | info | make-tiny`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from .config import PRESETS, get_preset
+from .rewrite.headless import add_backend_arguments, add_rewrite_command
 
 DEFAULT_TINY_DIR = Path(os.environ.get("NAVA_TINY_DIR", Path.home() / ".cache" / "nava" / "tiny-models"))
 log = logging.getLogger("nava")
@@ -41,6 +42,9 @@ class Job:
     output: Path
     image: Path | None = None
     voices: list[Path] = field(default_factory=list)
+    rewrite: bool = False  # rewrite the prompt with an LLM first (see nava_model/rewrite)
+    original_prompt: str | None = None  # the prompt as given, once rewritten
+    rewrite_outcome: str | None = None
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
@@ -54,11 +58,13 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
                 raise SystemExit(f"{args.prompt_file}:{number}: each JSONL line needs a \"prompt\"")
             output = Path(entry.get("output") or Path(args.output).with_name(f"{Path(args.output).stem}_{number:04d}.mp4"))
             image = entry.get("image")
-            jobs.append(Job(entry["prompt"], output, Path(image) if image else None, [Path(p) for p in entry.get("spk_wavs", [])]))
+            voices = [Path(p) for p in entry.get("spk_wavs", [])]
+            rewrite = args.rewrite or bool(entry.get("rewrite", False))
+            jobs.append(Job(entry["prompt"], output, Path(image) if image else None, voices, rewrite))
         return jobs
     if not args.prompt:
         raise SystemExit("give --prompt or --prompt-file")
-    return [Job(args.prompt, Path(args.output), args.image, list(args.spk_wav or []))]
+    return [Job(args.prompt, Path(args.output), args.image, list(args.spk_wav or []), args.rewrite)]
 
 
 def _options(args: argparse.Namespace):
@@ -115,6 +121,8 @@ def run_jobs(jobs: list[Job], options, models, audio_rate: int | None, tiled: bo
             latent = sample(models.mmdit, conditioning, options, first_frame=first_frame, callback=progress)
         result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
         metadata = {"prompt": job.prompt, "nava_options": json.dumps(_options_metadata(options))}
+        if job.original_prompt is not None:
+            metadata |= {"nava_original_prompt": job.original_prompt, "nava_rewrite": job.rewrite_outcome}
         if result.frames is None:
             path = write_audio(job.output.with_suffix(".wav"), result.waveform, result.sample_rate, metadata)
         else:
@@ -137,6 +145,7 @@ def _device_dtype(args: argparse.Namespace) -> tuple[str, torch.dtype]:
 
 def _cmd_generate(args: argparse.Namespace) -> None:
     from .model_files import load_models
+    from .rewrite.headless import rewrite_jobs
 
     options = _options(args)
     jobs = _jobs(args)  # all inputs are checked before any model is loaded
@@ -144,6 +153,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         for path in [job.image, *job.voices]:
             if path is not None and not Path(path).is_file():
                 raise SystemExit(f"input file not found: {path}")
+    rewrite_jobs(jobs, args)  # the LLM is freed before the NAVA models load
     device, dtype = _device_dtype(args)
     models = load_models(args.models, device=device, dtype=dtype, with_speaker=any(job.voices for job in jobs))
     run_jobs(jobs, options, models, args.audio_rate, args.tiled)
@@ -178,7 +188,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default="models", help="ComfyUI-style models/ tree holding the release files")
     parser.add_argument("--prompt", help="text prompt; speech goes in <S>...<E> spans")
-    parser.add_argument("--prompt-file", help="JSONL batch: {\"prompt\", \"image\"?, \"spk_wavs\"?, \"output\"?} per line")
+    parser.add_argument("--prompt-file",
+                        help="JSONL batch: {\"prompt\", \"image\"?, \"spk_wavs\"?, \"output\"?, \"rewrite\"?} per line")
     parser.add_argument("--image", type=Path, help="first frame (TI2AV)")
     parser.add_argument("--spk-wav", type=Path, action="append", help="reference voice, once per span in order")
     parser.add_argument("--width", type=int, default=1280)
@@ -203,6 +214,9 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
     parser.add_argument("--output", default="nava.mp4")
+    parser.add_argument("--rewrite", action="store_true",
+                        help="rewrite every prompt into a NAVA caption with an LLM first (a batch line may say \"rewrite\": true)")
+    add_backend_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="text/image (+ voices) to video with audio")
     _add_generation_arguments(generate)
     generate.set_defaults(run=_cmd_generate)
+
+    add_rewrite_command(commands)
     return parser
 
 

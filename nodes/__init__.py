@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .caption import NAVAStructuredCaption
 from .decode import NAVADecodeAV
 from .folders import register_nava_folder
 from .loaders import NAVAAudioVAELoader, NAVAModelLoader, NAVAReDimNetLoader, NAVAUMT5Loader, NAVAWanVAELoader
 from .multigpu import NAVAMultiGPU
 from .prompt import NAVASpeakerSpanPrompt
+from .rewrite import NAVARewriteInstructions, NAVARewrittenPrompt
 from .sampler import NAVASampler
 from .save import NAVASaveAV
 
@@ -23,6 +25,9 @@ NODES = [
     NAVASampler,
     NAVADecodeAV,
     NAVASaveAV,
+    NAVAStructuredCaption,
+    NAVARewriteInstructions,
+    NAVARewrittenPrompt,
 ]
 
 

@@ -12,3 +12,4 @@ NavaConditioning = io.Custom("NAVA_CONDITIONING")
 LOADERS_CATEGORY = "NAVA/loaders"
 SAMPLING_CATEGORY = "NAVA/sampling"  # prompt and sampler
 OUTPUT_CATEGORY = "NAVA/output"  # decode and save
+PROMPT_CATEGORY = "NAVA/prompt"  # rewriting and caption building

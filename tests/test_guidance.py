@@ -39,7 +39,7 @@ def make_inputs(voices: bool = True, positive_len: int = 6, negative_len: int = 
 def classify_rows(context, speaker, cross_modal_masked) -> list[str]:
     """Which pass each row is: m (masked), u (negative context), c (voices written), else tu."""
     rows = context.shape[0]
-    masked = cross_modal_masked if torch.is_tensor(cross_modal_masked) else torch.full((rows,), cross_modal_masked)
+    masked = (cross_modal_masked,) * rows if isinstance(cross_modal_masked, bool) else cross_modal_masked
     voiced = torch.zeros(rows, dtype=torch.bool) if speaker is None else (speaker.positions >= 0).any(dim=1)
     names = []
     for row in range(rows):

@@ -33,7 +33,7 @@ def test_batched_rows_equal_each_row_alone(model):
     timestep = torch.tensor([910.0, 300.0])
     embeddings = torch.randn(2, 2, 192, generator=torch.Generator().manual_seed(1))
     speaker = SpeakerCondition(embeddings, torch.tensor([[2, 7], [4, -1]]))
-    masked = torch.tensor([True, False])
+    masked = (True, False)
     with torch.no_grad():
         both = model(video, audio, timestep, context, speaker, clean_first_frame=True, cross_modal_masked=masked)
         for row in range(2):
@@ -49,7 +49,7 @@ def test_masking_changes_only_the_masked_row(model):
     timestep = torch.tensor([500.0, 500.0])
     with torch.no_grad():
         plain = model(video, audio, timestep, context)
-        masked = model(video, audio, timestep, context, cross_modal_masked=torch.tensor([False, True]))
+        masked = model(video, audio, timestep, context, cross_modal_masked=(False, True))
     for a, b in zip(plain, masked):
         torch.testing.assert_close(a[0], b[0])
         assert not torch.allclose(a[1], b[1])
@@ -122,7 +122,8 @@ def test_more_audio_tokens_than_the_rope_table_is_a_clear_error(model):
         (dict(video=torch.zeros(1, 48, 2, 3, 4)), "multiples of 2"),
         (dict(timestep=torch.tensor([1.0, 2.0])), "timestep must have shape"),
         (dict(audio=torch.zeros(1, 9, 64)), "audio latent must be"),
-        (dict(cross_modal_masked=torch.tensor([True, False])), "cross_modal_masked must be"),
+        (dict(cross_modal_masked=(True, False)), "cross_modal_masked must be"),
+        (dict(cross_modal_masked=torch.tensor([True])), "Python bool"),
     ],
 )
 def test_bad_inputs_are_refused_with_a_message(model, change, message):
@@ -137,7 +138,7 @@ def test_sdpa_and_math_attention_agree():
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 30, 2, 16, generator=g) for _ in range(3))
     torch.testing.assert_close(attention(q, k, v, "sdpa"), attention(q, k, v, "math"), rtol=1e-5, atol=1e-5)
-    masked = torch.tensor([True, False])
+    masked = (True, False)
     torch.testing.assert_close(
         joint_attention(q, k, v, (20, 10), masked, "sdpa"), joint_attention(q, k, v, (20, 10), masked, "math"),
         rtol=1e-5, atol=1e-5,
@@ -147,7 +148,7 @@ def test_sdpa_and_math_attention_agree():
 def test_masked_joint_attention_keeps_modalities_apart():
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(1, 12, 1, 8, generator=g) for _ in range(3))
-    out = joint_attention(q, k, v, (8, 4), torch.tensor([True]), "math")
+    out = joint_attention(q, k, v, (8, 4), (True,), "math")
     torch.testing.assert_close(out[:, :8], attention(q[:, :8], k[:, :8], v[:, :8], "math"))
     torch.testing.assert_close(out[:, 8:], attention(q[:, 8:], k[:, 8:], v[:, 8:], "math"))
 
@@ -177,3 +178,13 @@ def test_every_weighted_layer_comes_from_the_operations_namespace():
         layers = [m for m in model.modules() if isinstance(m, base)]
         assert layers and all(isinstance(m, getattr(Ops, base.__name__)) for m in layers)
     assert model.single_blocks[0].ffn[0].weight.dtype == torch.float8_e4m3fn
+
+
+def test_the_rope_table_is_held_by_the_model_and_dropped_when_it_moves():
+    model = NavaMMDiT(get_preset("tiny"))
+    cpu = torch.device("cpu")
+    table = model.rope_table((2, 2, 3), 5, cpu)
+    assert model.rope_table((2, 2, 3), 5, cpu) is table  # reused at every step of a clip
+    assert model.rope_table((2, 2, 4), 5, cpu) is not table
+    model.to(torch.float64)  # moving or casting the model drops its tables
+    assert model.rope_table((2, 2, 3), 5, cpu) is not table

@@ -62,13 +62,13 @@ def test_cross_modal_mask_and_joint_softmax_match_upstream():
     config = NavaConfig(dim=dim, ffn_dim=dim, num_heads=heads, num_double_blocks=1, num_single_blocks=0, text_dim=dim)
     attn = SelfAttention(dim, heads, 1e-6, twin_audio=True, operations=torch.nn)
     seeded(attn, meta["seed"], "backbone.double_blocks.0.self_attn.")
-    streams = (data["x_video"], data["x_audio"])
+    streams = {"video": data["x_video"], "audio": data["x_audio"]}
     rope = joint_rope(tuple(meta["grid"]), data["x_audio"].shape[1], config)
     with torch.no_grad():
         for name, masked in (("joint", False), ("masked", True)):
-            video, audio = attn(streams, rope, torch.tensor([masked]), "math")
-            assert_close(video, data[f"{name}_video"])
-            assert_close(audio, data[f"{name}_audio"])
+            out = attn(streams, rope, (masked,), "math")
+            assert_close(out["video"], data[f"{name}_video"])
+            assert_close(out["audio"], data[f"{name}_audio"])
 
 
 @pytest.mark.parametrize("case", ["joint", "masked", "video_only", "audio_only"])
@@ -107,8 +107,8 @@ def test_one_wan22_block_matches_wan():
     block.load_state_dict({t.removeprefix("single_blocks.0."): wan_weights[k] for k, ts in mapping.items() for t in ts})
     rope = Rope.from_angles(video_angles(tuple(meta["grid"]), config))
     with torch.no_grad():
-        out, _ = block((data["x"], None), (data["e0"], None), data["context"], rope, torch.tensor([False]), "math")
-    assert_close(out, data["out"])
+        out = block({"video": data["x"]}, {"video": data["e0"]}, data["context"], rope, (False,), "math")
+    assert_close(out["video"], data["out"])
 
 
 @pytest.mark.parametrize("clean_first_frame", [False, True])

@@ -52,6 +52,9 @@ def test_entrypoint_returns_the_extension_with_every_node_and_registers_models_n
         "NAVASampler",
         "NAVADecodeAV",
         "NAVASaveAV",
+        "NAVAStructuredCaption",
+        "NAVARewriteInstructions",
+        "NAVARewrittenPrompt",
     ]
     assert folder_paths.get_folder_paths("nava") == [str(comfy / "models" / "nava")]
 

@@ -12,21 +12,19 @@ the model's compute dtype.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from .attention import attention, joint_attention
+from .attention import RowMask, attention, joint_attention
 from .rope import Rope, apply_rope
 
-Streams = tuple[Tensor | None, Tensor | None]  # (video tokens, audio tokens), [B, L, dim] each
-
-
-def per_stream(fn: Callable, *streams: Sequence) -> Streams:
-    """Apply fn to the present streams (video, audio) elementwise over the given stream tuples."""
-    return tuple(None if args[0] is None else fn(*args) for args in zip(*streams))
+VIDEO, AUDIO = "video", "audio"
+# Token streams by name, [B, L, dim] each, in the order (video, audio) of the joint sequence; an absent
+# modality has no entry.
+Streams = dict[str, Tensor]
 
 
 class Modulation(NamedTuple):
@@ -51,9 +49,9 @@ def modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     return _grouped(x, shift.shape[1], lambda g: g * (1 + scale[:, :, None]) + shift[:, :, None])
 
 
-def gated_add(x: Tensor, y: Tensor, mod: Modulation) -> Tensor:
-    """x + gate·y, in fp32."""
-    return x + _grouped(y.float(), mod.gate.shape[1], lambda g: g * mod.gate[:, :, None])
+def gated_residual(x: Tensor, y: Tensor, gate: Tensor) -> Tensor:
+    """x + gate·y in fp32, with gate [B, G, dim] per group of consecutive tokens."""
+    return x + _grouped(y.float(), gate.shape[1], lambda g: g * gate[:, :, None])
 
 
 class ModulationTable(nn.Module):
@@ -103,47 +101,52 @@ class Projections(nn.Module):
             self.q_audio, self.k_audio, self.v_audio, self.o_audio = linear(), linear(), linear(), linear()
             self.norm_q_audio, self.norm_k_audio = norm(), norm()
 
-    def _layer(self, name: str, stream: int) -> nn.Module:
-        return getattr(self, f"{name}_audio" if stream == 1 and self.twin_audio else name)
+    def _layer(self, name: str, stream: str) -> nn.Module:
+        return getattr(self, f"{name}_audio" if stream == AUDIO and self.twin_audio else name)
 
     def _heads(self, x: Tensor) -> Tensor:
         return x.unflatten(-1, (self.num_heads, -1))
 
-    def query(self, x: Tensor, stream: int) -> Tensor:
+    def query(self, x: Tensor, stream: str) -> Tensor:
         return self._heads(self._layer("norm_q", stream)(self._layer("q", stream)(x)))
 
-    def key(self, x: Tensor, stream: int) -> Tensor:
+    def key(self, x: Tensor, stream: str) -> Tensor:
         return self._heads(self._layer("norm_k", stream)(self._layer("k", stream)(x)))
 
-    def value(self, x: Tensor, stream: int) -> Tensor:
+    def value(self, x: Tensor, stream: str) -> Tensor:
         return self._heads(self._layer("v", stream)(x))
 
-    def out(self, x: Tensor, stream: int) -> Tensor:
+    def out(self, x: Tensor, stream: str) -> Tensor:
         return self._layer("o", stream)(x.flatten(2))
 
 
 class SelfAttention(Projections):
-    """One softmax over [video; audio] (or per modality in masked rows), RoPE on q and k."""
+    """One softmax over [video; audio] (or within each modality in masked rows), RoPE on q and k."""
 
-    def forward(self, xs: Streams, rope: Rope, masked: Tensor, backend: str) -> Streams:
-        present = [(i, x) for i, x in enumerate(xs) if x is not None]
-        q = torch.cat([self.query(x, i) for i, x in present], dim=1)
-        k = torch.cat([self.key(x, i) for i, x in present], dim=1)
-        v = torch.cat([self.value(x, i) for i, x in present], dim=1)
-        lengths = tuple(0 if x is None else x.shape[1] for x in xs)
-        out = joint_attention(apply_rope(q, rope), apply_rope(k, rope), v, lengths, masked, backend)
-        return per_stream(lambda x, y, stream: self.out(y, stream), xs, out.split(lengths, dim=1), (0, 1))
+    def forward(self, x: Streams, rope: Rope, masked: RowMask, kind: str) -> Streams:
+        q = torch.cat([self.query(tokens, stream) for stream, tokens in x.items()], dim=1)
+        k = torch.cat([self.key(tokens, stream) for stream, tokens in x.items()], dim=1)
+        v = torch.cat([self.value(tokens, stream) for stream, tokens in x.items()], dim=1)
+        lengths = stream_lengths(x)
+        out = joint_attention(apply_rope(q, rope), apply_rope(k, rope), v, lengths, masked, kind)
+        out = dict(zip((VIDEO, AUDIO), out.split(lengths, dim=1)))
+        return {stream: self.out(out[stream], stream) for stream in x}
 
 
 class CrossAttention(Projections):
     """Each stream attends to the (shared) text + speaker context with its own projections."""
 
-    def forward(self, xs: Streams, context: Tensor, backend: str) -> Streams:
-        def attend(x: Tensor, stream: int) -> Tensor:
-            q, k, v = self.query(x, stream), self.key(context, stream), self.value(context, stream)
-            return self.out(attention(q, k, v, backend), stream)
+    def forward(self, x: Streams, context: Tensor, kind: str) -> Streams:
+        return {stream: self.attend(tokens, context, stream, kind) for stream, tokens in x.items()}
 
-        return per_stream(attend, xs, (0, 1))
+    def attend(self, x: Tensor, context: Tensor, stream: str, kind: str) -> Tensor:
+        q, k, v = self.query(x, stream), self.key(context, stream), self.value(context, stream)
+        return self.out(attention(q, k, v, kind), stream)
+
+
+def stream_lengths(x: Streams) -> tuple[int, int]:
+    """(video tokens, audio tokens) of the joint sequence; 0 for an absent stream."""
+    return tuple(x[stream].shape[1] if stream in x else 0 for stream in (VIDEO, AUDIO))
 
 
 class Block(nn.Module):
@@ -168,20 +171,27 @@ class Block(nn.Module):
         if twin_audio:
             self.modulation_audio = ModulationTable(dim, **factory)
 
-    def forward(self, xs: Streams, e0: Streams, context: Tensor, rope: Rope, masked: Tensor, backend: str) -> Streams:
-        """xs: fp32 token streams; e0: projected time embeddings [B, G, 6, dim] per present stream;
-        context: [B, text_len, dim] in the compute dtype, which the layers' inputs are cast to."""
-        tables = (self.modulation, getattr(self, "modulation_audio", self.modulation))
-        mods = per_stream(lambda e, table: table(e), e0, tables)
-        attn_mod = per_stream(lambda m: m.attn, mods)
-        ffn_mod = per_stream(lambda m: m.ffn, mods)
+    def modulations(self, e0: Streams) -> dict[str, BlockModulation]:
+        """Each stream's table + its time embedding e0 [B, G, 6, dim]; audio has its own table in double blocks."""
+        audio_table = getattr(self, "modulation_audio", self.modulation)
+        return {stream: (audio_table if stream == AUDIO else self.modulation)(e) for stream, e in e0.items()}
+
+    def forward(self, x: Streams, e0: Streams, context: Tensor, rope: Rope, masked: RowMask, kind: str) -> Streams:
+        """x: fp32 tokens per present stream; e0: their time embeddings [B, G, 6, dim]; context [B, text_len, dim]
+        in the compute dtype, which the layers' inputs are cast to; rope: the table of [video; audio];
+        masked: per row, whether cross-modal attention is removed; kind: the resolved attention kernel."""
+        mod = self.modulations(e0)
         cast = context.dtype
 
-        h = per_stream(lambda x, m: modulate(self.norm1(x), m.shift, m.scale).to(cast), xs, attn_mod)
-        xs = per_stream(gated_add, xs, self.self_attn(h, rope, masked, backend), attn_mod)
+        # x ← x + g_msa ⊙ SelfAttn(LN1(x) ⊙ (1 + c_msa) + s_msa), one softmax over [video; audio]
+        h = {s: modulate(self.norm1(x[s]), mod[s].attn.shift, mod[s].attn.scale).to(cast) for s in x}
+        attn = self.self_attn(h, rope, masked, kind)
+        x = {s: gated_residual(x[s], attn[s], mod[s].attn.gate) for s in x}
 
-        h = per_stream(lambda x: self.norm3(x.to(cast)), xs)
-        xs = per_stream(lambda x, y: x + y.float(), xs, self.cross_attn(h, context, backend))
+        # x ← x + CrossAttn(norm3(x), context), no modulation
+        cross = self.cross_attn({s: self.norm3(x[s].to(cast)) for s in x}, context, kind)
+        x = {s: x[s] + cross[s].float() for s in x}
 
-        ffn_out = per_stream(lambda x, m: self.ffn(modulate(self.norm2(x), m.shift, m.scale).to(cast)), xs, ffn_mod)
-        return per_stream(gated_add, xs, ffn_out, ffn_mod)
+        # x ← x + g_mlp ⊙ FFN(LN2(x) ⊙ (1 + c_mlp) + s_mlp)
+        ffn = {s: self.ffn(modulate(self.norm2(x[s]), mod[s].ffn.shift, mod[s].ffn.scale).to(cast)) for s in x}
+        return {s: gated_residual(x[s], ffn[s], mod[s].ffn.gate) for s in x}

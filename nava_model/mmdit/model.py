@@ -19,8 +19,9 @@ from torch import Tensor, nn
 
 from ..config import NavaConfig
 from ..random_init import state_dict_shapes
-from .blocks import Block, Streams, modulate, per_stream
-from .rope import joint_rope
+from .attention import RowMask, check_backend, check_math_fits, resolve_backend
+from .blocks import AUDIO, VIDEO, Block, Streams, modulate
+from .rope import Rope, joint_rope
 
 
 @dataclass
@@ -34,6 +35,10 @@ class SpeakerCondition:
 class TimeEmbedding(NamedTuple):
     e: Tensor  # [B, G, dim] fp32: modulates the heads
     e0: Tensor  # [B, G, 6, dim] fp32: modulates the blocks
+
+    def first_group_replaced(self, first: TimeEmbedding, groups: int) -> TimeEmbedding:
+        """G = `groups` token groups: the first takes `first`'s embedding, the others this one's."""
+        return TimeEmbedding(*(torch.cat([a, b.expand(-1, groups - 1, *b.shape[2:])], dim=1) for a, b in zip(first, self)))
 
 
 def timestep_sinusoid(t: Tensor, dim: int) -> Tensor:
@@ -123,6 +128,7 @@ class NavaMMDiT(nn.Module):
         self.config = config
         self.compute_dtype = dtype if dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.float32
         self.attention_backend = "auto"
+        self._rope_tables: dict[tuple, Rope] = {}  # per (video grid, audio length, device), reused every step
         factory = dict(device=device, dtype=dtype)
         dim = config.dim
 
@@ -151,6 +157,35 @@ class NavaMMDiT(nn.Module):
         self.single_blocks = blocks(config.num_single_blocks, twin_audio=False)
         self.head = Head(dim, config.video_out_features, config.eps, operations, **factory)
         self.head_audio = Head(dim, config.audio_in_channels, config.eps, operations, **factory)
+
+    @property
+    def attention_backend(self) -> str:
+        """The user's choice ("auto" | "sdpa" | "flash" | "math"); the kernel kind is resolved once per device."""
+        return self._attention_backend
+
+    @attention_backend.setter
+    def attention_backend(self, backend: str) -> None:
+        check_backend(backend)
+        self._attention_backend = backend
+        self._attention_kinds: dict[torch.device, str] = {}
+
+    def attention_kind(self, device: torch.device) -> str:
+        if device not in self._attention_kinds:
+            self._attention_kinds[device] = resolve_backend(self._attention_backend, device)
+        return self._attention_kinds[device]
+
+    def rope_table(self, grid: tuple[int, int, int] | None, audio_len: int, device: torch.device) -> Rope:
+        """The RoPE table of this clip size, computed once and held by the model (dropped when it moves)."""
+        key = (grid, audio_len, device)
+        if key not in self._rope_tables:
+            if len(self._rope_tables) >= 4:
+                self._rope_tables.clear()
+            self._rope_tables[key] = joint_rope(grid, audio_len, self.config, device=device)
+        return self._rope_tables[key]
+
+    def _apply(self, fn, recurse=True):
+        self._rope_tables.clear()
+        return super()._apply(fn, recurse)
 
     # -- inputs ------------------------------------------------------------------------------------
     def _check_inputs(self, video, audio, timestep, context, speaker) -> int:
@@ -188,16 +223,23 @@ class NavaMMDiT(nn.Module):
                     f"speaker embeddings must be [{batch}, N, {cfg.speaker_dim}] with positions [{batch}, N], "
                     f"got {tuple(emb.shape)} and {tuple(pos.shape)}"
                 )
-            if bool((pos >= cfg.text_len).any()):
+            # a data-dependent check: eager calls make it, a compiled forward (no host sync) relies on the caller
+            if not torch.compiler.is_compiling() and bool((pos >= cfg.text_len).any()):
                 raise ValueError(f"speaker positions must be context rows < {cfg.text_len} (or -1 for unused)")
         return batch
 
     @staticmethod
-    def _masked_rows(cross_modal_masked: Tensor | bool, batch: int) -> Tensor:
-        masked = torch.as_tensor(cross_modal_masked, dtype=torch.bool).cpu()
-        if masked.ndim > 1 or masked.numel() not in (1, batch):
-            raise ValueError(f"cross_modal_masked must be a bool or a [{batch}] bool tensor, got {tuple(masked.shape)}")
-        return masked.reshape(-1).expand(batch)
+    def _masked_rows(cross_modal_masked: bool | tuple[bool, ...], batch: int) -> RowMask:
+        """One static Python bool per row (the pass order is known when the batch is built)."""
+        flags = (cross_modal_masked,) if isinstance(cross_modal_masked, bool) else cross_modal_masked
+        if not isinstance(flags, (tuple, list)) or len(flags) not in (1, batch) or not all(
+            isinstance(f, bool) for f in flags
+        ):
+            raise ValueError(
+                f"cross_modal_masked must be a Python bool or a tuple of {batch} Python bools (one per row), "
+                f"got {cross_modal_masked!r}"
+            )
+        return tuple(flags) * batch if len(flags) == 1 else tuple(flags)
 
     def embed_context(self, context: Tensor, speaker: SpeakerCondition | None) -> Tensor:
         """Text rows zero-padded to text_len, embedded, with speaker rows written over their placeholders."""
@@ -206,35 +248,32 @@ class NavaMMDiT(nn.Module):
         context = self.text_embedding(context)
         if speaker is None:
             return context
+        # Each used slot overwrites its row; unused slots (-1) write to a scratch row past the end, then dropped.
         positions = speaker.positions.to(context.device, torch.long)
-        used = positions >= 0
-        rows = torch.arange(context.shape[0], device=context.device)[:, None].expand_as(used)
-        speaker_rows = self.speaker_embedding(speaker.embeddings.to(context.device, self.compute_dtype)[used])
-        context = context.clone()
-        context[rows[used], positions[used]] = speaker_rows.to(context.dtype)
-        return context
+        rows = torch.where(positions >= 0, positions, context.shape[1])
+        voices = self.speaker_embedding(speaker.embeddings.to(context.device, self.compute_dtype)).to(context.dtype)
+        padded = nn.functional.pad(context, (0, 0, 0, 1))
+        return padded.scatter(1, rows[..., None].expand_as(voices), voices)[:, :-1]
 
     def embed_time(self, t: Tensor) -> TimeEmbedding:
-        """Timesteps of any shape -> e [..., dim] and e0 [..., 6, dim] (fp32), each distinct value embedded once."""
-        values, inverse = torch.unique(t.float(), return_inverse=True)
-        freq = timestep_sinusoid(values, self.config.freq_dim).to(self.compute_dtype)
+        """Timesteps [B] -> e [B, 1, dim] and e0 [B, 1, 6, dim] (fp32): one token group."""
+        freq = timestep_sinusoid(t.float(), self.config.freq_dim).to(self.compute_dtype)
         e = self.time_embedding(freq)
         e0 = self.time_projection(e).float().unflatten(-1, (6, self.config.dim))
-        return TimeEmbedding(e.float()[inverse], e0[inverse])
+        return TimeEmbedding(e.float()[:, None], e0[:, None])
 
-    def _stream_times(
-        self, timestep: Tensor, video: Tensor | None, audio: Tensor | None, clean_first_frame: bool
-    ) -> Streams:
-        """Timesteps [B, G] per present stream, for G equal token groups: one group, or one per latent frame
-        when the video's first frame is clean (t = 0 there)."""
-        t = timestep.float()[:, None]
-        video_t = None
+    def _stream_times(self, timestep: Tensor, video: Tensor | None, audio: Tensor | None, clean_first_frame: bool):
+        """Time embeddings per present stream, for G equal token groups: one group, or one per latent frame when
+        the video's first frame is clean (t = 0 there)."""
+        at_t = self.embed_time(timestep)
+        times = {}
         if video is not None:
-            video_t = t
+            times[VIDEO] = at_t
             if clean_first_frame:
-                video_t = t.repeat(1, video.shape[2])
-                video_t[:, 0] = 0
-        return video_t, (None if audio is None else t)
+                times[VIDEO] = at_t.first_group_replaced(self.embed_time(torch.zeros_like(timestep)), video.shape[2])
+        if audio is not None:
+            times[AUDIO] = at_t
+        return times
 
     # -- forward -----------------------------------------------------------------------------------
     def forward(
@@ -245,37 +284,39 @@ class NavaMMDiT(nn.Module):
         context: Tensor,
         speaker: SpeakerCondition | None = None,
         clean_first_frame: bool = False,
-        cross_modal_masked: Tensor | bool = False,
+        cross_modal_masked: bool | tuple[bool, ...] = False,
     ) -> tuple[Tensor | None, Tensor | None]:
+        """Velocities (video, audio). `cross_modal_masked`: a Python bool, or one per batch row, for the rows
+        whose video attends only to video and audio only to audio."""
         batch = self._check_inputs(video, audio, timestep, context, speaker)
         masked = self._masked_rows(cross_modal_masked, batch)
         cdt = self.compute_dtype
 
+        x: Streams = {}
         grid = None
-        xs = [None, None]
         if video is not None:
             patches = self.patch_embedding(video.to(cdt))
             grid = tuple(patches.shape[2:])
-            xs[0] = patches.flatten(2).transpose(1, 2).float()
+            x[VIDEO] = patches.flatten(2).transpose(1, 2).float()
         if audio is not None:
-            xs[1] = self.patch_embedding_audio(audio.to(cdt)).float()
-        audio_len = 0 if audio is None else audio.shape[1]
+            x[AUDIO] = self.patch_embedding_audio(audio.to(cdt)).float()
 
-        embedded = per_stream(self.embed_time, self._stream_times(timestep, video, audio, clean_first_frame))
-        e = per_stream(lambda emb: emb.e, embedded)
-        e0 = per_stream(lambda emb: emb.e0, embedded)
-        ctx = self.embed_context(context, speaker)
-        rope = joint_rope(grid, audio_len, self.config, device=ctx.device)
+        times = self._stream_times(timestep, video, audio, clean_first_frame)
+        e0 = {stream: time.e0 for stream, time in times.items()}
+        context = self.embed_context(context, speaker)
+        rope = self.rope_table(grid, 0 if audio is None else audio.shape[1], context.device)
+        kind = self.attention_kind(context.device)
+        if kind == "math":
+            check_math_fits(batch, self.config.num_heads, len(rope.cos), len(rope.cos), cdt)
 
-        xs = tuple(xs)
         for block in (*self.double_blocks, *self.single_blocks):
-            xs = block(xs, e0, ctx, rope, masked, self.attention_backend)
+            x = block(x, e0, context, rope, masked, kind)
 
         video_out = audio_out = None
         if video is not None:
-            video_out = self.unpatchify(self.head(xs[0], e[0], cdt), grid).to(video.dtype)
+            video_out = self.unpatchify(self.head(x[VIDEO], times[VIDEO].e, cdt), grid).to(video.dtype)
         if audio is not None:
-            audio_out = self.head_audio(xs[1], e[1], cdt).to(audio.dtype)
+            audio_out = self.head_audio(x[AUDIO], times[AUDIO].e, cdt).to(audio.dtype)
         return video_out, audio_out
 
     def unpatchify(self, x: Tensor, grid: tuple[int, int, int]) -> Tensor:

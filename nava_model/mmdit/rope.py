@@ -10,8 +10,7 @@ pairs pass through. Angles are computed in float64 and kept as fp32 cos/sin tabl
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -30,8 +29,7 @@ def axis_frequencies(dims: int, theta: float, scale: float = 1.0) -> Tensor:
     return scale * theta ** (-torch.arange(0, dims, 2, dtype=torch.float64) / dims)
 
 
-@dataclass(frozen=True)
-class Rope:
+class Rope(NamedTuple):
     """cos/sin of the angle of every (token, pair): [L, head_dim/2], fp32."""
 
     cos: Tensor
@@ -40,9 +38,6 @@ class Rope:
     @classmethod
     def from_angles(cls, angles: Tensor, device=None) -> Rope:
         return cls(angles.cos().float().to(device), angles.sin().float().to(device))
-
-    def __len__(self) -> int:
-        return self.cos.shape[0]
 
 
 def _check_positions(count: int, what: str, config: NavaConfig) -> None:
@@ -77,7 +72,6 @@ def audio_angles(length: int, config: NavaConfig) -> Tensor:
     return angles
 
 
-@functools.lru_cache(maxsize=8)  # one table per clip size and device, reused at every step
 def joint_rope(video_grid: tuple[int, int, int] | None, audio_length: int, config: NavaConfig, device=None) -> Rope:
     """The table of the sequence [video tokens; audio tokens] (either part may be absent)."""
     parts = []

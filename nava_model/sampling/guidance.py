@@ -170,14 +170,13 @@ def stack_passes(
     batch = (video if video is not None else audio).shape[0]
     length = max(inputs.positive.shape[1], inputs.negative.shape[1])
     contexts = [_pad_rows(inputs.negative if p.negative else inputs.positive, length) for p in passes]
-    masked = torch.tensor([p.masked for p in passes], device=timestep.device).repeat_interleave(batch)
     return dict(
         video=_repeat(video, len(passes)),
         audio=_repeat(audio, len(passes)),
         timestep=timestep.expand(batch).repeat(len(passes)),
         context=torch.cat([c.expand(batch, -1, -1) for c in contexts]),
         speaker=None if inputs.speaker is None else _stack_speakers(inputs.speaker, passes, batch),
-        cross_modal_masked=masked if masked.any() else False,
+        cross_modal_masked=tuple(p.masked for p in passes for _ in range(batch)),
     )
 
 

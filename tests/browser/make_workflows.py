@@ -173,16 +173,19 @@ def save_thumbnail(screenshot: Path, target: Path) -> None:
         image.convert("RGB").resize((600, 360), Image.LANCZOS).save(target, quality=80, optimize=True)
 
 
-def main() -> None:
+def main(specs: dict = SPECS, prepare=None) -> None:
+    """Build `specs` in the front-end and write them; `prepare(server)` runs first (e.g. to add model files)."""
     reason = missing_tools()
     if reason:
         sys.exit(reason)
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         server = start_ui_server(base / "comfyui")
+        if prepare:
+            prepare(server)
         try:
-            thumbnails = {name: str(base / f"{name}.png") for name in SPECS}
-            result = run_frontend(server, {"build": SPECS, "thumbnails": thumbnails}, base)
+            thumbnails = {name: str(base / f"{name}.png") for name in specs}
+            result = run_frontend(server, {"build": specs, "thumbnails": thumbnails}, base)
             for name, path in thumbnails.items():
                 save_thumbnail(Path(path), WORKFLOWS / f"{name}.jpg")
         finally:

@@ -26,7 +26,7 @@ LOADER_FOLDERS = {
 
 
 def test_every_ui_template_has_an_api_copy_and_a_thumbnail():
-    assert set(UI) == set(API) and len(UI) == 4
+    assert set(UI) == set(API) and len(UI) == 5
     for name in UI:
         thumbnail = WORKFLOWS / f"{name}.jpg"
         assert thumbnail.read_bytes()[:3] == b"\xff\xd8\xff" and thumbnail.stat().st_size < 64 * 1024

@@ -20,6 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser import API, WORKFLOWS, canonical, console_errors, missing_tools, run_frontend, start_ui_server  # noqa: E402
+from make_rewrite_workflow import add_llm_placeholder  # noqa: E402
 
 REASON = missing_tools()
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
@@ -62,6 +63,7 @@ def write_probe_files(folder: Path) -> None:
 def session(tmp_path_factory):
     base = tmp_path_factory.mktemp("browser")
     server = start_ui_server(base / "comfyui")
+    add_llm_placeholder(server)  # the rewrite template's LLM, listed so the front-end does not look it up
     try:
         write_probe_files(server.base / "output" / "NAVA")
         (base / "load").mkdir()
@@ -90,8 +92,10 @@ def session(tmp_path_factory):
         server.process.wait(30)
 
 
-def test_the_four_templates_are_shipped():
-    assert set(UI_WORKFLOWS) == {"nava_text_to_av", "nava_image_to_av", "nava_dialogue_three_voices", "nava_audio_only"}
+def test_the_five_templates_are_shipped():
+    assert set(UI_WORKFLOWS) == {
+        "nava_text_to_av", "nava_image_to_av", "nava_dialogue_three_voices", "nava_audio_only", "nava_rewrite_text_to_av",
+    }
 
 
 def test_every_workflow_loads_without_console_errors(session):

@@ -1,0 +1,79 @@
+"""Regenerates the rewrite template with ComfyUI's real front-end (needs a ComfyUI that has Generate Text, 0.33+):
+
+    COMFYUI_PATH=... COMFYUI_PYTHON=... NODE_PATH=.../node_modules python tests/browser/make_rewrite_workflow.py
+
+Writes `workflows/nava_rewrite_text_to_av.json` (UI), `workflows/api/nava_rewrite_text_to_av.json` (API) and the
+thumbnail with make_workflows.py's machinery: the text-to-AV graph, with the prompt coming
+from Core's CLIP loader (Qwen3-4B) -> NAVA Rewrite Instructions -> Generate Text -> NAVA Rewritten Prompt.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import make_workflows  # noqa: E402
+from make_workflows import AV, COLUMN, PROMPT, graph  # noqa: E402
+
+from nava_model.rewrite.instructions import MAX_NEW_TOKENS, REPETITION_PENALTY, TEMPERATURE, TOP_K, TOP_P  # noqa: E402
+
+NAME = "nava_rewrite_text_to_av"
+LLM = {
+    "name": "qwen_3_4b.safetensors", "directory": "text_encoders",
+    "url": "https://huggingface.co/Comfy-Org/z_image_turbo/resolve/main/split_files/text_encoders/qwen_3_4b.safetensors",
+}
+CLIP_LOADER, INSTRUCTIONS, GENERATE, REWRITTEN, PREVIEW = 40, 41, 42, 43, 44
+IDEA = "A fisherman on a foggy pier at dawn looks at the empty sea and sighs <S>The boats are late again.<E>"
+SAMPLING = {  # NAVA upstream's rewriter sampling
+    "sampling_mode": "on", "sampling_mode.temperature": TEMPERATURE, "sampling_mode.top_k": TOP_K,
+    "sampling_mode.top_p": TOP_P, "sampling_mode.min_p": 0.0, "sampling_mode.repetition_penalty": REPETITION_PENALTY,
+    "sampling_mode.seed": 42,
+}
+
+
+def rewrite_graph() -> dict:
+    spec = graph(
+        "rewrite a short idea, then text to audio+video",
+        "NAVA was trained on long, structured, mostly Chinese captions: short prompts work much worse. Here "
+        "Generate Text (ComfyUI 0.33 or newer) runs Qwen3-4B on NAVA's rewrite instructions, and NAVA Rewritten "
+        "Prompt checks that the `<S>…<E>` spans came back word for word (Preview Any shows what changed). Write "
+        "your idea in NAVA Rewrite Instructions.",
+        prompt="", models=AV, prefix="NAVA/rewrite_text_to_av",
+    )
+    note = spec["nodes"][0]
+    rows = note["widgets"]["text"].split("\n\n")
+    rows[2] += f"\n| [{LLM['name']}]({LLM['url']}) | `models/{LLM['directory']}/` |"
+    note["widgets"]["text"] = "\n\n".join(rows)
+    below = 4 * 160 + 20
+    spec["nodes"] = [node for node in spec["nodes"] if node["id"] != PROMPT]
+    spec["nodes"] += [
+        {"id": CLIP_LOADER, "type": "CLIPLoader", "pos": [COLUMN["loaders"], below],
+         "widgets": {"clip_name": LLM["name"]}, "models": [LLM]},
+        {"id": INSTRUCTIONS, "type": "NAVARewriteInstructions", "pos": [COLUMN["loaders"], below + 160],
+         "size": [380, 240], "widgets": {"prompt": IDEA}},
+        {"id": GENERATE, "type": "TextGenerate", "pos": [COLUMN["prompt"], below],
+         "widgets": {"max_length": MAX_NEW_TOKENS, **SAMPLING, "thinking": False}},
+        {"id": REWRITTEN, "type": "NAVARewrittenPrompt", "pos": [COLUMN["prompt"], 0]},
+        {"id": PREVIEW, "type": "PreviewAny", "pos": [COLUMN["prompt"], 160], "size": [460, 300]},
+        {"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "pos": [COLUMN["sampler"], 520], "size": [360, 240]},
+    ]
+    spec["links"] += [
+        [CLIP_LOADER, "CLIP", GENERATE, "clip"],
+        [INSTRUCTIONS, "llm_prompt", GENERATE, "prompt"],
+        [INSTRUCTIONS, "prompt", REWRITTEN, "original"],
+        [GENERATE, "generated_text", REWRITTEN, "llm_output"],
+        [REWRITTEN, "changes", PREVIEW, "source"],
+        [REWRITTEN, "prompt", PROMPT, "prompt"],
+    ]
+    return spec
+
+
+def add_llm_placeholder(server) -> None:
+    """An empty file under the LLM's name, so the front-end and /prompt validation find it listed (it cannot run)."""
+    (server.base / "models" / LLM["directory"] / LLM["name"]).write_bytes(b"")
+
+
+if __name__ == "__main__":
+    make_workflows.main({NAME: rewrite_graph()}, prepare=add_llm_placeholder)
