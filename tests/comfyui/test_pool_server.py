@@ -5,7 +5,6 @@ found as the server's spawned children.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import signal
@@ -16,8 +15,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from comfyui_server import COMFYUI_PATH, REPO, SKIP_REASON, WebSocket, saved_files, start_server
-from test_server import failure, prepare
+from comfyui_server import COMFYUI_PATH, REPO, SKIP_REASON, WebSocket, saved_files
+from test_server import failure, prepare, server  # noqa: F401  (server: the module's ComfyUI, a fixture)
 
 pytestmark = [pytest.mark.comfyui, pytest.mark.skipif(not COMFYUI_PATH, reason=SKIP_REASON)]
 
@@ -76,14 +75,6 @@ def media(server, history: dict) -> tuple[np.ndarray, np.ndarray]:
     return frames, audio
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp("comfyui_pool"))
-    yield server
-    server.process.terminate()
-    server.process.wait(30)
-
-
 def until(condition, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -108,15 +99,13 @@ def test_text_to_av_with_two_cpu_workers_saves_the_frames_of_one_and_keeps_its_w
     assert workers(server) == [worker]  # same worker, weights still loaded
 
 
-def test_cancel_reaches_the_worker_and_the_next_run_works(server):
-    inputs = server.base / "input"
-    run(server, workflow("pool/warm", True, inputs, seed=44))
-    (worker,) = workers(server)
+def act_at_first_step(server, prompt: dict, act) -> tuple[int, int, dict]:
+    """Queue `prompt`, call `act(prompt_id)` when its sampler reports its first step, read on to the end.
+    Returns (the step acted at, the last step reported, the final message)."""
     client_id = str(uuid.uuid4())
     socket = WebSocket(server.port, client_id)
-    prompt = workflow("pool/cancelled", True, inputs, steps=40, seed=45)
     prompt_id = server.queue(prompt, client_id)
-    sampler, at_interrupt, last = node_of(prompt, "NAVASampler"), None, 0
+    sampler, acted_at, last = node_of(prompt, "NAVASampler"), None, 0
     try:
         while True:
             message = socket.message()
@@ -125,16 +114,25 @@ def test_cancel_reaches_the_worker_and_the_next_run_works(server):
             data = message["data"]
             if message["type"] == "progress" and data.get("node") == sampler:
                 last = data["value"]
-                if at_interrupt is None:
-                    at_interrupt = last
-                    server.post("/interrupt", {"prompt_id": prompt_id})
+                if acted_at is None:
+                    acted_at = last
+                    act(prompt_id)
             if message["type"] in ("execution_interrupted", "execution_success", "execution_error") and (
                 data.get("prompt_id") == prompt_id
             ):
-                break
+                return acted_at, last, message
     finally:
         socket.close()
-    assert message["type"] == "execution_interrupted", message
+
+
+def test_cancel_reaches_the_worker_and_the_next_run_works(server):
+    inputs = server.base / "input"
+    run(server, workflow("pool/warm", True, inputs, seed=44))
+    (worker,) = workers(server)
+    prompt = workflow("pool/cancelled", True, inputs, steps=40, seed=45)
+    cancel = lambda prompt_id: server.post("/interrupt", {"prompt_id": prompt_id})  # noqa: E731
+    at_interrupt, last, final = act_at_first_step(server, prompt, cancel)
+    assert final["type"] == "execution_interrupted", final
     assert last <= at_interrupt + 1
     assert workers(server) == [worker]  # it stopped with rank 0 and waits for the next run
     run(server, workflow("pool/after_cancel", True, inputs, seed=46))
@@ -145,23 +143,17 @@ def test_a_killed_worker_fails_the_run_with_a_clear_error_and_the_next_run_resta
     inputs = server.base / "input"
     run(server, workflow("pool/before_kill", True, inputs, seed=47))
     (worker,) = workers(server)
-    client_id = str(uuid.uuid4())
-    socket = WebSocket(server.port, client_id)
+    killed_at = []
+
+    def kill(prompt_id):
+        os.kill(worker, signal.SIGKILL)
+        killed_at.append(time.monotonic())
+
     prompt = workflow("pool/killed", True, inputs, steps=40, seed=48)
-    prompt_id = server.queue(prompt, client_id)
-    sampler, killed_at = node_of(prompt, "NAVASampler"), None
-    try:
-        while killed_at is None:
-            message = socket.message()
-            if message and message["type"] == "progress" and message["data"].get("node") == sampler:
-                os.kill(worker, signal.SIGKILL)
-                killed_at = time.monotonic()
-    finally:
-        socket.close()
-    history = server.wait(prompt_id, timeout=TIMEOUT_S + 60)
-    assert time.monotonic() - killed_at < TIMEOUT_S
-    assert history["status"]["status_str"] == "error"
-    error = failure(history)
+    _, _, final = act_at_first_step(server, prompt, kill)
+    assert final["type"] == "execution_error" and time.monotonic() - killed_at[0] < TIMEOUT_S
+    error = failure(server.wait(final["data"]["prompt_id"]))
+    sampler = node_of(prompt, "NAVASampler")
     assert error.startswith(f"NAVASampler (node {sampler}): NAVA worker pool failed while sampling"), error
     assert "SIGKILL" in error and "the next run starts it again" in error
 
