@@ -42,6 +42,7 @@ class Job:
     output: Path
     image: Path | None = None
     voices: list[Path] = field(default_factory=list)
+    latents: Path | None = None  # --latents-out: the final latents as safetensors
     rewrite: bool = False  # rewrite the prompt with an LLM first (see nava_model/rewrite)
     original_prompt: str | None = None  # the prompt as given, once rewritten
     rewrite_outcome: str | None = None
@@ -60,11 +61,15 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
             image = entry.get("image")
             voices = [Path(p) for p in entry.get("spk_wavs", [])]
             rewrite = args.rewrite or bool(entry.get("rewrite", False))
-            jobs.append(Job(entry["prompt"], output, Path(image) if image else None, voices, rewrite))
+            latents = Path(args.latents_out) if args.latents_out else None
+            if latents is not None:
+                latents = latents.with_name(f"{latents.stem}_{number:04d}{latents.suffix}")
+            jobs.append(Job(entry["prompt"], output, Path(image) if image else None, voices, latents, rewrite))
         return jobs
     if not args.prompt:
         raise SystemExit("give --prompt or --prompt-file")
-    return [Job(args.prompt, Path(args.output), args.image, list(args.spk_wav or []), args.rewrite)]
+    latents = Path(args.latents_out) if args.latents_out else None
+    return [Job(args.prompt, Path(args.output), args.image, list(args.spk_wav or []), latents, args.rewrite)]
 
 
 def _options(args: argparse.Namespace):
@@ -97,8 +102,10 @@ def _options(args: argparse.Namespace):
     return options
 
 
-def run_jobs(jobs: list[Job], options, models, audio_rate: int | None, tiled: bool) -> None:
+def run_jobs(jobs: list[Job], options, models, audio_rate: int | None, tiled: bool, parallel=None) -> None:
+    """Sample, decode and write each job. With `parallel` every rank samples; the replica's leader writes."""
     from .audio_io import load_audio
+    from .latents import save_latents
     from .media import write_audio, write_mp4
     from .pipeline import decode, encode_conditioning, encode_first_frame, sample
 
@@ -117,12 +124,18 @@ def run_jobs(jobs: list[Job], options, models, audio_rate: int | None, tiled: bo
         def progress(step: int, total: int, _latent) -> None:
             print(f"\r  step {step + 1}/{total}", end="" if step + 1 < total else "\n", flush=True)
 
+        shows_progress = parallel is None or parallel.rank == 0
         with torch.no_grad():
-            latent = sample(models.mmdit, conditioning, options, first_frame=first_frame, callback=progress)
-        result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
+            latent = sample(models.mmdit, conditioning, options, first_frame=first_frame,
+                            callback=progress if shows_progress else None, parallel=parallel)
+        if parallel is not None and not parallel.is_leader:
+            continue
         metadata = {"prompt": job.prompt, "nava_options": json.dumps(_options_metadata(options))}
         if job.original_prompt is not None:
             metadata |= {"nava_original_prompt": job.original_prompt, "nava_rewrite": job.rewrite_outcome}
+        if job.latents is not None:
+            print(f"wrote {save_latents(job.latents, latent, metadata)}")
+        result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
         if result.frames is None:
             path = write_audio(job.output.with_suffix(".wav"), result.waveform, result.sample_rate, metadata)
         else:
@@ -136,8 +149,8 @@ def _options_metadata(options) -> dict:
     return asdict(options)
 
 
-def _device_dtype(args: argparse.Namespace) -> tuple[str, torch.dtype]:
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+def _device_dtype(args: argparse.Namespace, device: str | None = None) -> tuple[str, torch.dtype]:
+    device = str(device or args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype = {"auto": torch.bfloat16 if device.startswith("cuda") else torch.float32,
              "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[args.dtype]
     return device, dtype
@@ -153,10 +166,17 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         for path in [job.image, *job.voices]:
             if path is not None and not Path(path).is_file():
                 raise SystemExit(f"input file not found: {path}")
-    rewrite_jobs(jobs, args)  # the LLM is freed before the NAVA models load
-    device, dtype = _device_dtype(args)
-    models = load_models(args.models, device=device, dtype=dtype, with_speaker=any(job.voices for job in jobs))
-    run_jobs(jobs, options, models, args.audio_rate, args.tiled)
+    from .parallel.launch import launched_runtime
+
+    with launched_runtime(args, options, [bool(job.voices) for job in jobs]) as (parallel, rank_device):
+        if parallel is None:
+            rewrite_jobs(jobs, args)  # the LLM is freed before the NAVA models load
+        else:  # one rank rewrites, so that every rank samples the same prompts
+            jobs = parallel.from_first_rank(lambda: rewrite_jobs(jobs, args) or jobs)
+        device, dtype = _device_dtype(args, rank_device)
+        models = load_models(args.models, device=device, dtype=dtype, with_speaker=any(job.voices for job in jobs))
+        run_jobs(jobs if parallel is None else parallel.my_jobs(jobs), options, models, args.audio_rate, args.tiled,
+                 parallel)
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
@@ -214,9 +234,14 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
     parser.add_argument("--output", default="nava.mp4")
+    parser.add_argument("--latents-out", help="also save the final video/audio latents to this .safetensors file "
+                        "(a --prompt-file adds _NNNN per line)")
     parser.add_argument("--rewrite", action="store_true",
                         help="rewrite every prompt into a NAVA caption with an LLM first (a batch line may say \"rewrite\": true)")
     add_backend_arguments(parser)
+    from .parallel.launch import add_parallel_arguments
+
+    add_parallel_arguments(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

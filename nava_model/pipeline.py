@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,9 @@ from .sampling.guidance import (
 )
 from .sampling.schedules import flow_sigmas
 from .sampling.solvers import make_solver
+
+if TYPE_CHECKING:
+    from .parallel.runtime import ParallelRuntime
 
 MODES = ("av", "video", "audio")
 SAMPLERS = ("unipc", "euler")
@@ -186,8 +190,14 @@ def sample(
     options: SamplingOptions,
     first_frame: torch.Tensor | None = None,
     callback: StepCallback | None = None,
+    parallel: ParallelRuntime | None = None,
 ) -> AVLatent:
-    """Denoise from seeded noise with factorized CFG and one solver per modality."""
+    """Denoise from seeded noise with factorized CFG and one solver per modality.
+
+    With `parallel` (several processes, nava_model/parallel) every rank of a replica calls this with the
+    same arguments and gets the same latents; only the replica's leader runs `callback`, and an exception
+    from it (Cancel) stops every rank within the step.
+    """
     options.validate()
     if first_frame is not None and options.mode == "audio":
         raise ValueError("a first-frame image needs a video mode (audio+video or video only)")
@@ -210,12 +220,13 @@ def sample(
     sigmas, timesteps = flow_sigmas(options.steps, options.shift)
     video_solver = make_solver(options.sampler, sigmas) if video is not None else None
     audio_solver = make_solver(options.sampler, sigmas) if audio is not None else None
+    model = mmdit if parallel is None else parallel.bind(mmdit)
 
     for index, t in enumerate(timesteps):
         if first_frame is not None:
             video[:, :, :1] = first_frame
         v_video, v_audio = guided_velocity(
-            mmdit,
+            model,
             _cast(video, dtype),
             _cast(audio, dtype),
             t.reshape(1).to(device, torch.float32),
@@ -223,6 +234,7 @@ def sample(
             options.scales,
             clean_first_frame=first_frame is not None,
             max_batch=options.max_batch,
+            cfg_parallel=parallel,
         )
         sigma = float(sigmas[index])
         preview = AVLatent(
@@ -233,7 +245,9 @@ def sample(
             video = video_solver.step(v_video.float(), video)
         if audio is not None:
             audio = audio_solver.step(v_audio.float(), audio)
-        if callback is not None:
+        if parallel is not None:
+            parallel.report_step(callback, index, len(timesteps), preview)
+        elif callback is not None:
             callback(index, len(timesteps), preview)
     if first_frame is not None:
         video[:, :, :1] = first_frame

@@ -17,12 +17,15 @@ from comfy import model_management
 from comfy.patcher_extension import CallbacksMP
 from comfy_api.latest import io
 
-from nava_model.parallel.pool import DEFAULT_TIMEOUT_S, WorkerPool, parse_devices
+from nava_model.parallel.plan import AUTO
+from nava_model.parallel.pool import DEFAULT_TIMEOUT_S, WorkerPool, parse_devices, pool_plan
 
 from .memory import ModelHandle, expect
 from .sockets import LOADERS_CATEGORY, NavaModel
 
 logger = logging.getLogger("nava")
+CFG_DEGREES = [AUTO, "1", "2", "3", "4"]  # at most the 4 guidance passes of a step
+SP_DEGREES = [AUTO, "1", "2", "3", "4", "6", "8"]  # divisors of NAVA's 24 attention heads
 
 
 class NAVAMultiGPU(io.ComfyNode):
@@ -43,6 +46,20 @@ class NAVAMultiGPU(io.ComfyNode):
                     "Start ComfyUI without --cuda-device, which hides the other GPUs. On a CPU-only ComfyUI, "
                     "cpu,cpu runs two CPU processes (for testing).",
                 ),
+                io.Combo.Input(
+                    "cfg_parallel",
+                    options=CFG_DEGREES,
+                    default=AUTO,
+                    tooltip="CFG groups: a step's guidance passes spread over this many groups of GPUs, whose only "
+                    "traffic is one exchange of velocities per step. auto: as many as the passes allow.",
+                ),
+                io.Combo.Input(
+                    "sequence_parallel",
+                    options=SP_DEGREES,
+                    default=AUTO,
+                    tooltip="Ulysses degree: GPUs sharing one pass's tokens inside a CFG group. cfg_parallel x "
+                    "sequence_parallel must be the number of GPUs; auto: the GPUs left over by the CFG groups.",
+                ),
                 io.Int.Input(
                     "timeout_seconds",
                     default=int(DEFAULT_TIMEOUT_S),
@@ -56,7 +73,9 @@ class NAVAMultiGPU(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, model, gpus: str, timeout_seconds: int) -> io.NodeOutput:
+    def execute(
+        cls, model, gpus: str, cfg_parallel: str, sequence_parallel: str, timeout_seconds: int
+    ) -> io.NodeOutput:
         handle = expect(model, "NAVA_MODEL", "model", "NAVA MMDiT Loader")
         if handle.source is None:
             raise ValueError("model must come from NAVA MMDiT Loader (the workers load the same file)")
@@ -64,7 +83,9 @@ class NAVAMultiGPU(io.ComfyNode):
         if len(devices) == 1:
             logger.warning("NAVA Multi-GPU: only %s is available, so the sampler runs on it alone", devices[0])
             return io.NodeOutput(dataclasses.replace(handle, pool=None))
-        pool = WorkerPool(handle.source, devices, timeout_s=timeout_seconds)
+        plan = pool_plan(len(devices), handle.runner.config.num_heads, cfg_parallel, sequence_parallel)
+        logger.info("NAVA Multi-GPU: %s on %s", plan.describe(), ", ".join(map(str, devices)))
+        pool = WorkerPool(handle.source, devices, plan, timeout_s=timeout_seconds)
         stop_with_model(handle, pool)
         return io.NodeOutput(dataclasses.replace(handle, pool=pool))
 

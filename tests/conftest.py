@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-
-
-def pytest_collection_modifyitems(config, items):
-    """Slow tests run only when asked for: NAVA_SLOW_TESTS=1, or a -m expression that names them."""
-    if os.environ.get("NAVA_SLOW_TESTS") == "1" or "slow" in (config.getoption("markexpr") or ""):
-        return
-    skip = pytest.mark.skip(reason="slow: set NAVA_SLOW_TESTS=1 or pass -m slow to run it")
-    for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +20,16 @@ def loaded_tiny_models(tiny_models):
     from nava_model.model_files import load_models
 
     return load_models(tiny_models)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", help="also run the tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -18,12 +18,19 @@ import torch.distributed as dist
 
 from nava_model.mmdit.loader import load_nava_mmdit
 from nava_model.mmdit.model import SpeakerCondition
-from nava_model.parallel.pool import PoolError, WorkerPool, parse_devices
+from nava_model.parallel.plan import PlanError
+from nava_model.parallel.pool import PoolError, WorkerPool, parse_devices, pool_plan
 from nava_model.parallel.pool_worker import ModelSource
 from nava_model.pipeline import Conditioning, SamplingOptions, sample
 
 TIMEOUT_S = 20.0  # the pool's collective timeout in these tests
 TEXT_DIM = 64  # the tiny preset's text width
+HEADS = 2  # the tiny preset's attention heads
+CFG_2 = pool_plan(2, HEADS)  # auto: each rank runs half of a step's guidance passes
+
+
+def make_pool(path, plan=CFG_2, timeout_s=TIMEOUT_S) -> WorkerPool:
+    return WorkerPool(ModelSource(path), ["cpu"] * plan.world_size, plan, timeout_s=timeout_s)
 
 
 @pytest.fixture(scope="module")
@@ -58,14 +65,15 @@ def reference(rank0_model, conditioning):
 
 @pytest.fixture(scope="module")
 def pool(mmdit_path):
-    pool = WorkerPool(ModelSource(mmdit_path), ["cpu", "cpu"], timeout_s=TIMEOUT_S)
+    pool = make_pool(mmdit_path)
     yield pool
     pool.stop()
 
 
 def assert_same_latents(latent, reference):
-    torch.testing.assert_close(latent.video, reference.video, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(latent.audio, reference.audio, rtol=1e-5, atol=1e-6)
+    """Equal up to float rounding (ranks batch their guidance passes differently): 1e-5 relative, by norm."""
+    for got, expected in ((latent.video, reference.video), (latent.audio, reference.audio)):
+        assert ((got - expected).norm() / expected.norm()).item() <= 1e-5
 
 
 def test_pool_gives_the_single_process_latents_with_progress_from_rank_0_and_keeps_its_workers(
@@ -80,6 +88,15 @@ def test_pool_gives_the_single_process_latents_with_progress_from_rank_0_and_kee
     assert pool.worker_pids == workers  # the second run found the workers and their weights in place
 
 
+@pytest.mark.slow
+def test_a_ulysses_pool_gives_the_single_process_latents(mmdit_path, rank0_model, conditioning, reference):
+    pool = make_pool(mmdit_path, plan=pool_plan(2, HEADS, cfg=1, sp=2))
+    try:
+        assert_same_latents(pool.sample(rank0_model, conditioning, options()), reference)
+    finally:
+        pool.stop()
+
+
 class Cancel(Exception):
     pass
 
@@ -89,6 +106,7 @@ def test_cancel_stops_every_rank_at_the_same_step_and_the_next_run_works(pool, r
         if step == 0:
             raise Cancel()
 
+    pool.start()
     workers = pool.worker_pids
     started = time.monotonic()
     with pytest.raises(Cancel):
@@ -102,7 +120,7 @@ def test_cancel_stops_every_rank_at_the_same_step_and_the_next_run_works(pool, r
 def test_a_killed_worker_is_an_error_within_the_timeout_then_the_pool_restarts_and_stops_when_dropped(
     mmdit_path, rank0_model, conditioning, reference
 ):
-    pool = WorkerPool(ModelSource(mmdit_path), ["cpu", "cpu"], timeout_s=TIMEOUT_S)
+    pool = make_pool(mmdit_path)
     pool.start()
     victim = pool.worker_pids[0]
 
@@ -131,7 +149,7 @@ def test_a_killed_worker_is_an_error_within_the_timeout_then_the_pool_restarts_a
 @pytest.mark.slow
 def test_a_hung_worker_is_an_error_after_the_timeout(mmdit_path, rank0_model, conditioning):
     timeout = 5.0
-    pool = WorkerPool(ModelSource(mmdit_path), ["cpu", "cpu"], timeout_s=timeout)
+    pool = make_pool(mmdit_path, timeout_s=timeout)
     pool.start()
     (worker,) = pool.worker_pids
 
@@ -172,17 +190,30 @@ def test_bad_device_lists_are_refused_with_the_fix(text, host, message):
 
 def test_a_pool_refuses_what_its_workers_cannot_load_or_run(mmdit_path):
     with pytest.raises(PoolError, match="all CUDA GPUs or all CPU"):
-        WorkerPool(ModelSource(mmdit_path), ["cuda:0", "cpu"])
+        WorkerPool(ModelSource(mmdit_path), ["cuda:0", "cpu"], CFG_2)
     with pytest.raises(PoolError, match="weight_dtype auto/bf16/fp16"):
-        WorkerPool(ModelSource(mmdit_path, dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16), ["cpu", "cpu"])
+        fp8 = ModelSource(mmdit_path, dtype=torch.float8_e4m3fn, compute_dtype=torch.bfloat16)
+        WorkerPool(fp8, ["cpu", "cpu"], CFG_2)
     with pytest.raises(PoolError, match="at least two devices"):
-        WorkerPool(ModelSource(mmdit_path), ["cpu"])
+        WorkerPool(ModelSource(mmdit_path), ["cpu"], pool_plan(1, HEADS))
+    with pytest.raises(PoolError, match="does not fit a pool of 3 devices"):
+        WorkerPool(ModelSource(mmdit_path), ["cpu"] * 3, CFG_2)
+
+
+def test_pool_plans_use_every_device_for_one_job():
+    assert (pool_plan(2, HEADS).cfg, pool_plan(2, HEADS).sp) == (2, 1)
+    assert (pool_plan(8, 24).cfg, pool_plan(8, 24).sp) == (4, 2)  # NAVA's 24 heads on 8 GPUs
+    assert (pool_plan(2, HEADS, cfg=1).cfg, pool_plan(2, HEADS, cfg=1).sp) == (1, 2)
+    with pytest.raises(PlanError, match="a pool runs one job at a time"):
+        pool_plan(4, 24, cfg=2, sp=1)
+    with pytest.raises(PlanError, match="does not divide"):
+        pool_plan(2, 3, sp=2)
 
 
 def test_a_pool_does_not_take_over_a_process_group_it_did_not_create(mmdit_path, tmp_path):
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'rendezvous'}", rank=0, world_size=1)
     try:
         with pytest.raises(PoolError, match="already belongs to a torch.distributed group"):
-            WorkerPool(ModelSource(mmdit_path), ["cpu", "cpu"]).start()
+            make_pool(mmdit_path).start()
     finally:
         dist.destroy_process_group()

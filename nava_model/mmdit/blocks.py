@@ -13,13 +13,16 @@ the model's compute dtype.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from .attention import RowMask, attention, joint_attention
 from .rope import Rope, apply_rope
+
+if TYPE_CHECKING:
+    from ..parallel.ulysses import UlyssesSequence
 
 VIDEO, AUDIO = "video", "audio"
 # Token streams by name, [B, L, dim] each, in the order (video, audio) of the joint sequence; an absent
@@ -123,12 +126,16 @@ class Projections(nn.Module):
 class SelfAttention(Projections):
     """One softmax over [video; audio] (or within each modality in masked rows), RoPE on q and k."""
 
-    def forward(self, x: Streams, rope: Rope, masked: RowMask, kind: str) -> Streams:
+    def forward(
+        self, x: Streams, rope: Rope, masked: RowMask, kind: str, sequence: UlyssesSequence | None = None
+    ) -> Streams:
+        """`sequence`: under Ulysses, x holds this rank's chunk of each stream and the attention spans all ranks."""
         q = torch.cat([self.query(tokens, stream) for stream, tokens in x.items()], dim=1)
         k = torch.cat([self.key(tokens, stream) for stream, tokens in x.items()], dim=1)
         v = torch.cat([self.value(tokens, stream) for stream, tokens in x.items()], dim=1)
         lengths = stream_lengths(x)
-        out = joint_attention(apply_rope(q, rope), apply_rope(k, rope), v, lengths, masked, kind)
+        attend = joint_attention if sequence is None else sequence.joint_attention
+        out = attend(apply_rope(q, rope), apply_rope(k, rope), v, lengths, masked, kind)
         out = dict(zip((VIDEO, AUDIO), out.split(lengths, dim=1)))
         return {stream: self.out(out[stream], stream) for stream in x}
 
@@ -176,16 +183,21 @@ class Block(nn.Module):
         audio_table = getattr(self, "modulation_audio", self.modulation)
         return {stream: (audio_table if stream == AUDIO else self.modulation)(e) for stream, e in e0.items()}
 
-    def forward(self, x: Streams, e0: Streams, context: Tensor, rope: Rope, masked: RowMask, kind: str) -> Streams:
+    def forward(
+        self, x: Streams, e0: Streams, context: Tensor, rope: Rope, masked: RowMask, kind: str,
+        sequence: UlyssesSequence | None = None,
+    ) -> Streams:
         """x: fp32 tokens per present stream; e0: their time embeddings [B, G, 6, dim]; context [B, text_len, dim]
         in the compute dtype, which the layers' inputs are cast to; rope: the table of [video; audio];
-        masked: per row, whether cross-modal attention is removed; kind: the resolved attention kernel."""
+        masked: per row, whether cross-modal attention is removed; kind: the resolved attention kernel;
+        sequence: the Ulysses split when x holds only this rank's tokens (everything but the self-attention
+        is per token, so only that needs the other ranks)."""
         mod = self.modulations(e0)
         cast = context.dtype
 
         # x ← x + g_msa ⊙ SelfAttn(LN1(x) ⊙ (1 + c_msa) + s_msa), one softmax over [video; audio]
         h = {s: modulate(self.norm1(x[s]), mod[s].attn.shift, mod[s].attn.scale).to(cast) for s in x}
-        attn = self.self_attn(h, rope, masked, kind)
+        attn = self.self_attn(h, rope, masked, kind, sequence)
         x = {s: gated_residual(x[s], attn[s], mod[s].attn.gate) for s in x}
 
         # x ← x + CrossAttn(norm3(x), context), no modulation

@@ -260,6 +260,11 @@ def _plan(path: Path) -> _LoadPlan:
     return _LoadPlan(paths, info.path.name, config, shapes, wan22_key_map(shapes, config), {}, True)
 
 
+def read_mmdit_config(path) -> NavaConfig:
+    """The model config from the file's header alone (nothing is loaded)."""
+    return _plan(Path(path)).config
+
+
 def _keep_fp8_to_matrices(model: nn.Module, compute_dtype: torch.dtype) -> None:
     """With fp8 storage only Linear / Conv weights stay fp8; norms, biases, modulation tables and tokens
     (a small share of the bytes, sensitive to rounding) are stored in the compute dtype."""

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import NavaConfig
+from ..parallel.ulysses import SequenceParallel, UlyssesSequence
 from ..random_init import state_dict_shapes
 from .attention import RowMask, check_backend, check_math_fits, resolve_backend
 from .blocks import AUDIO, VIDEO, Block, Streams, modulate
@@ -285,9 +286,11 @@ class NavaMMDiT(nn.Module):
         speaker: SpeakerCondition | None = None,
         clean_first_frame: bool = False,
         cross_modal_masked: bool | tuple[bool, ...] = False,
+        sequence_parallel: SequenceParallel | None = None,
     ) -> tuple[Tensor | None, Tensor | None]:
         """Velocities (video, audio). `cross_modal_masked`: a Python bool, or one per batch row, for the rows
-        whose video attends only to video and audio only to audio."""
+        whose video attends only to video and audio only to audio. `sequence_parallel`: this rank's Ulysses
+        group; every rank of it calls forward with the same inputs and gets the same whole outputs."""
         batch = self._check_inputs(video, audio, timestep, context, speaker)
         masked = self._masked_rows(cross_modal_masked, batch)
         cdt = self.compute_dtype
@@ -309,14 +312,24 @@ class NavaMMDiT(nn.Module):
         if kind == "math":
             check_math_fits(batch, self.config.num_heads, len(rope.cos), len(rope.cos), cdt)
 
-        for block in (*self.double_blocks, *self.single_blocks):
-            x = block(x, e0, context, rope, masked, kind)
+        sequence = None
+        if sequence_parallel is not None:  # from here on each rank holds a chunk of every stream
+            sequence = UlyssesSequence(sequence_parallel, *(x[s].shape[1] if s in x else 0 for s in (VIDEO, AUDIO)))
+            x = sequence.shard_streams(x)
+            times = {s: TimeEmbedding(*(sequence.shard_groups(t, s) for t in time)) for s, time in times.items()}
+            e0 = {stream: time.e0 for stream, time in times.items()}
+            rope = Rope(*sequence.shard_rope(*rope))
 
-        video_out = audio_out = None
-        if video is not None:
-            video_out = self.unpatchify(self.head(x[VIDEO], times[VIDEO].e, cdt), grid).to(video.dtype)
-        if audio is not None:
-            audio_out = self.head_audio(x[AUDIO], times[AUDIO].e, cdt).to(audio.dtype)
+        for block in (*self.double_blocks, *self.single_blocks):
+            x = block(x, e0, context, rope, masked, kind, sequence)
+
+        # the heads are per token: each rank runs them on its chunk, then the (narrow) outputs are gathered
+        out = {VIDEO: self.head, AUDIO: self.head_audio}
+        out = {s: out[s](x[s], times[s].e, cdt) for s in x}
+        if sequence is not None:
+            out = {s: sequence.gather_stream(y, s) for s, y in out.items()}
+        video_out = None if video is None else self.unpatchify(out[VIDEO], grid).to(video.dtype)
+        audio_out = None if audio is None else out[AUDIO].to(audio.dtype)
         return video_out, audio_out
 
     def unpatchify(self, x: Tensor, grid: tuple[int, int, int]) -> Tensor:

@@ -4,7 +4,8 @@ The host (ComfyUI, a script, a test) keeps its own copy of the MMDiT and drives 
 loop as rank 0, so its progress callback, previews and Cancel work as on one device. Each worker is
 a `torch.multiprocessing` spawn process that loads the MMDiT itself from the checkpoint file (weights
 never travel through a pipe) and keeps it resident between runs. A run wakes the workers over their
-control pipes, broadcasts the job through torch.distributed and runs `pipeline.sample` on every rank.
+control pipes, broadcasts the job through torch.distributed and runs `pipeline.sample` on every rank
+with the pool's ParallelRuntime (CFG groups x Ulysses, one replica), so each rank computes its share.
 
 Failures are bounded: the pool's collectives time out after `timeout_s`, a worker that exits breaks
 rank 0's next collective at once (gloo), and either way the whole pool is stopped and `PoolError`
@@ -33,16 +34,31 @@ import torch.multiprocessing
 
 from ..fp8 import FP8_DTYPES
 from ..pipeline import AVLatent, Conditioning, SamplingOptions, StepCallback
+from .plan import AUTO, ParallelPlan, PlanError, guidance_passes, make_plan
 from .pool_job import SampleJob, broadcast_job, run_job
 from .pool_worker import DONE, FAILED, HOST, READY, RUN, STARTED, STOP, ModelSource, Rendezvous, serve
+from .runtime import ParallelRuntime
 
 DEFAULT_TIMEOUT_S = 300.0
 STOP_GRACE_S = 10.0  # an idle worker needs well under a second to leave its group and exit
 REPORT_GRACE_S = 2.0  # after a failed collective, how long to wait for the workers' own account of it
+# A pool serves any job, so its plan is made for the most guidance passes a step can have (c, u, m, tu).
+MOST_PASSES = guidance_passes(SamplingOptions(), has_voices=True)
 
 
 class PoolError(RuntimeError):
     """The pool could not start or a run failed on some rank; the pool is stopped."""
+
+
+def pool_plan(world_size: int, num_heads: int, cfg: int | str = AUTO, sp: int | str = AUTO) -> ParallelPlan:
+    """The split of a pool's ranks: CFG groups x Ulysses ranks using every device for the one job."""
+    plan = make_plan(world_size, num_heads, MOST_PASSES, cfg=cfg, sp=sp)
+    if plan.replicas != 1:
+        raise PlanError(
+            f"{plan.cfg} CFG groups x Ulysses {plan.sp} uses {plan.replica_size} of the {world_size} devices: "
+            "a pool runs one job at a time, so choose degrees whose product is the number of devices (or auto)"
+        )
+    return plan
 
 
 def backend_for(devices: Sequence[torch.device]) -> str:
@@ -118,6 +134,7 @@ class _Workers:
         self.conns: list = []
         self.devices: list[torch.device] = []
         self.store = None
+        self.runtime: ParallelRuntime | None = None  # rank 0's part of the plan
 
     def alive(self) -> bool:
         return bool(self.processes) and _Workers.owner is self and all(p.is_alive() for p in self.processes)
@@ -188,7 +205,7 @@ class _Workers:
                 process.join()
         for conn in self.conns:
             conn.close()
-        self.processes, self.conns, self.devices, self.store = [], [], [], None
+        self.processes, self.conns, self.devices, self.store, self.runtime = [], [], [], None, None
         if _Workers.owner is self:
             _Workers.owner = None
             try:
@@ -200,10 +217,18 @@ class _Workers:
 class WorkerPool:
     """Rank 0's handle on the pool: `sample()` runs a job on every rank, starting the pool if needed."""
 
-    def __init__(self, source: ModelSource, devices: Sequence[torch.device | str], timeout_s: float = DEFAULT_TIMEOUT_S):
+    def __init__(
+        self,
+        source: ModelSource,
+        devices: Sequence[torch.device | str],
+        plan: ParallelPlan,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ):
         self.devices = [torch.device(d) for d in devices]
         if len(self.devices) < 2:
             raise PoolError(f"a pool needs at least two devices (rank 0 and a worker), got {len(self.devices)}")
+        if plan.world_size != len(self.devices) or plan.replicas != 1:
+            raise PoolError(f"the plan ({plan.describe()}) does not fit a pool of {len(self.devices)} devices")
         self.backend = backend_for(self.devices)
         if source.dtype in FP8_DTYPES or source.dtype != source.compute_dtype:
             raise PoolError(
@@ -214,6 +239,7 @@ class WorkerPool:
         if timeout_s <= 0:
             raise PoolError(f"timeout_s must be positive, got {timeout_s}")
         self.source = source
+        self.plan = plan
         self.timeout_s = float(timeout_s)
         self._workers = _Workers()
         weakref.finalize(self, self._workers.stop)  # on garbage collection and at interpreter exit
@@ -248,7 +274,7 @@ class WorkerPool:
             for rank, device in enumerate(self.devices[1:], start=1):
                 ours, theirs = context.Pipe()
                 process = context.Process(
-                    target=serve, args=(rank, str(device), self.source, rendezvous, theirs),
+                    target=serve, args=(rank, str(device), self.source, rendezvous, self.plan, theirs),
                     name=f"nava-pool-rank{rank}", daemon=True,
                 )
                 with _host_script_hidden():
@@ -260,6 +286,7 @@ class WorkerPool:
             workers.expect(STARTED, "starting", self.timeout_s)
             dist.init_process_group(self.backend, store=store, rank=0, world_size=self.world_size, timeout=timeout)
             _Workers.owner = workers
+            workers.runtime = ParallelRuntime.from_default_group(self.plan)  # with every worker, in the same order
             workers.expect(READY, f"loading {os.path.basename(self.source.path)}", self.timeout_s)
         except BaseException as error:
             raise self._failed(error, "starting the pool") from error
@@ -301,7 +328,7 @@ class WorkerPool:
         try:
             self._workers.send(RUN)
             job = broadcast_job(SampleJob(conditioning, options, first_frame))
-            latent = run_job(model, job, None if callback is None else reporting)
+            latent = run_job(model, job, self._workers.runtime, None if callback is None else reporting)
         except BaseException as error:
             if stopped_by and error is stopped_by[0]:  # every rank stopped at this step: the pool is fine
                 self._finish("stopping the run")

@@ -1,7 +1,7 @@
 """The worker side of the pool: one spawned process per extra device.
 
-A worker joins the process group, loads the MMDiT itself from the checkpoint file onto its device,
-and then serves runs until told to stop. Its control pipe to rank 0 carries only short messages
+A worker joins the process group and the pool's parallel plan, loads the MMDiT itself from the
+checkpoint file onto its device, and then serves runs until told to stop. Its control pipe to rank 0 carries only short messages
 (`STARTED`, `READY`, `DONE`, `FAILED` + traceback; `RUN`, `STOP`); the job itself arrives through
 torch.distributed. It exits by itself when rank 0's process is gone, so its device is freed even if
 the host is killed.
@@ -19,7 +19,9 @@ import torch
 import torch.distributed as dist
 
 from ..mmdit.loader import load_nava_mmdit
-from .pool_job import Cancelled, broadcast_job, run_job
+from .plan import ParallelPlan
+from .pool_job import broadcast_job, run_job
+from .runtime import ParallelRuntime, RunCancelled
 
 # rank 0 -> worker
 RUN, STOP = "run", "stop"
@@ -74,7 +76,7 @@ def next_command(conn) -> str:
         return STOP
 
 
-def serve(rank: int, device: str, source: ModelSource, rendezvous: Rendezvous, conn) -> None:
+def serve(rank: int, device: str, source: ModelSource, rendezvous: Rendezvous, plan: ParallelPlan, conn) -> None:
     """Entry point of a worker process."""
     device = torch.device(device)
     try:
@@ -84,12 +86,13 @@ def serve(rank: int, device: str, source: ModelSource, rendezvous: Rendezvous, c
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // rendezvous.world_size))
         conn.send((STARTED, os.getpid()))
         join(rank, rendezvous)
+        runtime = ParallelRuntime.from_default_group(plan)  # with rank 0, in the same order
         model = source.load(device)
         conn.send((READY, os.getpid()))
         while next_command(conn) == RUN:
             try:
-                run_job(model, broadcast_job(None))
-            except Cancelled:
+                run_job(model, broadcast_job(None), runtime)
+            except RunCancelled:
                 pass  # rank 0 stopped the run; wait for the next one
             conn.send((DONE, os.getpid()))
     except BaseException:  # noqa: BLE001 - report anything to rank 0 before dying

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -180,6 +180,19 @@ def stack_passes(
     )
 
 
+class PassSharing(Protocol):
+    """Spreads a step's passes over processes (CFG parallel, see nava_model/parallel/runtime.py)."""
+
+    def assigned(self, passes: list[Pass]) -> list[Pass]:
+        """The passes this process computes."""
+
+    def gather(
+        self, velocities: dict[Pass, dict[str, Tensor | None]], passes: list[Pass], video: Tensor | None,
+        audio: Tensor | None,
+    ) -> dict[Pass, dict[str, Tensor | None]]:
+        """The velocities of every pass, given this process's own."""
+
+
 def combine(cond: Tensor, terms: list[tuple[float, Tensor]]) -> Tensor:
     """c + Σ s·(c − x)."""
     guided = cond
@@ -197,11 +210,13 @@ def guided_velocity(
     scales: GuidanceScales,
     clean_first_frame: bool = False,
     max_batch: int = 4,
+    cfg_parallel: PassSharing | None = None,
 ) -> tuple[Tensor | None, Tensor | None]:
     """Guided velocities (video, audio) for one step; a modality passed as None stays None.
 
     `model` is called like `NavaMMDiT.forward`; the passes go through it `max_batch` rows at a time
-    (1 = one pass per forward).
+    (1 = one pass per forward). With `cfg_parallel` this process runs only its share of the passes
+    and receives the others' velocities before the combination.
     """
     if video is None and audio is None:
         raise ValueError("guided_velocity needs a video latent, an audio latent, or both")
@@ -209,15 +224,18 @@ def guided_velocity(
         raise ValueError(f"max_batch must be at least 1, got {max_batch}")
     terms = guidance_terms(scales, video is not None, audio is not None, inputs.speaker is not None)
     passes = needed_passes(terms)
+    local = passes if cfg_parallel is None else cfg_parallel.assigned(passes)
     batch = (video if video is not None else audio).shape[0]
     per_forward = max(1, max_batch // batch)
     velocities: dict[Pass, dict[str, Tensor | None]] = {}
-    for start in range(0, len(passes), per_forward):
-        group = passes[start : start + per_forward]
+    for start in range(0, len(local), per_forward):
+        group = local[start : start + per_forward]
         outputs = model(**stack_passes(group, video, audio, timestep, inputs), clean_first_frame=clean_first_frame)
         for k, p in enumerate(group):
             rows = slice(k * batch, (k + 1) * batch)
             velocities[p] = {name: None if out is None else out[rows] for name, out in zip(("video", "audio"), outputs)}
+    if cfg_parallel is not None:
+        velocities = cfg_parallel.gather(velocities, passes, video, audio)
     cond = velocities[COND]
     guided = {
         modality: combine(cond[modality], [(s, velocities[p][modality]) for s, p in pairs])

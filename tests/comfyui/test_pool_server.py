@@ -39,7 +39,13 @@ def workflow(prefix: str, pooled: bool, input_dir: Path, **sampler) -> dict:
         loader = node_of(prompt, "NAVAModelLoader")
         prompt[POOL_NODE] = {
             "class_type": "NAVAMultiGPU",
-            "inputs": {"model": [loader, 0], "gpus": "cpu,cpu", "timeout_seconds": TIMEOUT_S},
+            "inputs": {
+                "model": [loader, 0],
+                "gpus": "cpu,cpu",
+                "cfg_parallel": "auto",
+                "sequence_parallel": "auto",
+                "timeout_seconds": TIMEOUT_S,
+            },
         }
         prompt[node_of(prompt, "NAVASampler")]["inputs"]["model"] = [POOL_NODE, 0]
     return prompt
