@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image, ImageSequence
 from comfyui_server import COMFYUI_PATH, REPO, SKIP_REASON, WebSocket, saved_files
 from test_server import failure, prepare, server  # noqa: F401  (server: the module's ComfyUI, a fixture)
 
@@ -31,9 +32,19 @@ def node_of(prompt: dict, class_type: str) -> str:
 
 
 def workflow(prefix: str, pooled: bool, input_dir: Path, **sampler) -> dict:
-    """The shipped text->AV workflow at test size; `pooled`: NAVA Multi-GPU (cpu,cpu) between loader and sampler."""
+    """The shipped text->AV workflow at test size; `pooled`: NAVA Multi-GPU (cpu,cpu) between loader and sampler.
+    Core's SaveAnimatedPNG also keeps the decoded frames losslessly (the MP4's h264 is lossy)."""
     prompt = prepare(TEXT_TO_AV, input_dir)
     prompt[node_of(prompt, "NAVASaveAV")]["inputs"]["filename_prefix"] = prefix
+    prompt["frames_png"] = {
+        "class_type": "SaveAnimatedPNG",
+        "inputs": {
+            "images": [node_of(prompt, "NAVADecodeAV"), 0],
+            "filename_prefix": prefix + "_png",
+            "fps": 24.0,
+            "compress_level": 1,
+        },
+    }
     prompt[node_of(prompt, "NAVASampler")]["inputs"].update(sampler)
     if pooled:
         loader = node_of(prompt, "NAVAModelLoader")
@@ -71,14 +82,16 @@ def run(server, prompt: dict) -> dict:
     return history
 
 
-def media(server, history: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The saved MP4's decoded frames [T, H, W, 3] and audio samples."""
-    ((subfolder, filename),) = {(f["subfolder"], f["filename"]) for f in saved_files(history) if f["type"] == "output"}
-    with av.open(str(server.base / "output" / subfolder / filename)) as container:
+def media(server, history: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The decoded frames [T, H, W, 3] (lossless PNG), the MP4's frames and the MP4's audio samples."""
+    files = {Path(f["filename"]).suffix: server.base / "output" / f["subfolder"] / f["filename"] for f in saved_files(history)}
+    with Image.open(files[".png"]) as png:
+        decoded = np.stack([np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(png)])
+    with av.open(str(files[".mp4"])) as container:
         frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
-    with av.open(str(server.base / "output" / subfolder / filename)) as container:
+    with av.open(str(files[".mp4"])) as container:
         audio = np.concatenate([f.to_ndarray() for f in container.decode(audio=0)], axis=-1)
-    return frames, audio
+    return decoded, frames, audio
 
 
 def until(condition, timeout: float = 30.0) -> bool:
@@ -92,12 +105,13 @@ def until(condition, timeout: float = 30.0) -> bool:
 
 def test_text_to_av_with_two_cpu_workers_saves_the_frames_of_one_and_keeps_its_worker(server):
     inputs = server.base / "input"
-    frames_one, audio_one = media(server, run(server, workflow("pool/one", False, inputs)))
-    frames_two, audio_two = media(server, run(server, workflow("pool/two", True, inputs)))
+    decoded_one, mp4_one, audio_one = media(server, run(server, workflow("pool/one", False, inputs)))
+    decoded_two, mp4_two, audio_two = media(server, run(server, workflow("pool/two", True, inputs)))
     (worker,) = workers(server)
-    assert frames_two.shape == frames_one.shape
-    difference = np.abs(frames_two.astype(int) - frames_one.astype(int))
-    print(f"frames {frames_one.shape}: max |difference| {difference.max()}, mean {difference.mean():.4f}")
+    difference = np.abs(decoded_two.astype(int) - decoded_one.astype(int))
+    mp4_difference = np.abs(mp4_two.astype(int) - mp4_one.astype(int))
+    print(f"frames {decoded_one.shape}: decoded max |difference| {difference.max()}, MP4 max {mp4_difference.max()}")
+    assert decoded_two.shape == decoded_one.shape == mp4_one.shape == mp4_two.shape
     assert difference.max() <= 1  # one gray level at most: float rounding of the split guidance passes
     np.testing.assert_allclose(audio_two, audio_one, atol=1e-3)
 
@@ -140,9 +154,11 @@ def test_cancel_reaches_the_worker_and_the_next_run_works(server):
     at_interrupt, last, final = act_at_first_step(server, prompt, cancel)
     assert final["type"] == "execution_interrupted", final
     assert last <= at_interrupt + 1
-    assert workers(server) == [worker]  # it stopped with rank 0 and waits for the next run
+    # ComfyUI's layers raise Cancel inside a forward, leaving the worker inside that step: it is then stopped
+    # with rank 0 (a Cancel between steps, in the progress callback, keeps it waiting for the next run).
+    assert workers(server) in ([worker], [])
     run(server, workflow("pool/after_cancel", True, inputs, seed=46))
-    assert workers(server) == [worker]
+    assert len(workers(server)) == 1
 
 
 def test_a_killed_worker_fails_the_run_with_a_clear_error_and_the_next_run_restarts_the_pool(server):
