@@ -76,7 +76,7 @@ class NAVAMultiGPU(io.ComfyNode):
     def execute(
         cls, model, gpus: str, cfg_parallel: str, sequence_parallel: str, timeout_seconds: int
     ) -> io.NodeOutput:
-        handle = expect(model, "NAVA_MODEL", "model", "NAVA MMDiT Loader")
+        handle = expect(model, "mmdit")
         if handle.source is None:
             raise ValueError("model must come from NAVA MMDiT Loader (the workers load the same file)")
         devices = parse_devices(gpus, model_management.get_torch_device())

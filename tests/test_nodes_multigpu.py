@@ -4,7 +4,7 @@ import os
 
 import pytest
 import torch
-from comfy_stand_in.fixtures import comfy, comfy_tiny, sampler_widgets  # noqa: F401  (fixtures + helper)
+from comfy_stand_in.fixtures import comfy, comfy_tiny, node_class, sampler_widgets  # noqa: F401  (fixtures + helpers)
 
 TIMEOUT_S = 30
 
@@ -21,13 +21,13 @@ def models(tiny_models, tmp_path_factory):
     install(tmp_path_factory.mktemp("loaders"), tiny_models)
     import nodes
 
-    nodes.register_nava_folder()
+    nodes.register_model_folders()
     model = nodes.NAVAModelLoader.execute(model_name="NAVA.safetensors", weight_dtype="auto", attention="auto")[0]
     pooled = nodes.NAVAMultiGPU.execute(model=model, **pool_widgets())[0]
     yield {
         "model": model,
         "pooled": pooled,
-        "text_encoder": nodes.NAVAUMT5Loader.execute(text_encoder_name="umt5_xxl_fp16.safetensors")[0],
+        "text_encoder": node_class("NAVAUMT5Loader").execute(text_encoder_name="umt5_xxl_fp16.safetensors")[0],
     }
     pooled.pool.stop()
 

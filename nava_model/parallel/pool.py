@@ -314,7 +314,6 @@ class WorkerPool:
     ) -> AVLatent:
         """`pipeline.sample` on every rank, `model` being rank 0's copy. Whatever `callback` raises (a Cancel)
         stops every rank at that step and is re-raised here, with the pool still running."""
-        options.validate()
         self.start()
         stopped_by: list[BaseException] = []
 
