@@ -22,6 +22,7 @@ from nava_model.mmdit.loader import FILE_PREFIX
 from nava_model.parallel import ParallelPlan, ParallelRuntime
 from nava_model.pipeline import AVLatent, Conditioning, SamplingOptions, sample
 from nava_model.random_init import random_state_dict, state_dict_shapes
+from nava_model.vae.wan22 import TINY_CONFIG, Wan22VAE, official_shapes
 
 TIMEOUT = datetime.timedelta(seconds=120)
 
@@ -32,6 +33,16 @@ def tiny_mmdit(num_heads: int = 4) -> NavaMMDiT:
     shapes = {FILE_PREFIX + k: s for k, s in state_dict_shapes(model).items()}
     model.load_state_dict({k.removeprefix(FILE_PREFIX): v for k, v in random_state_dict(shapes, 5).items()})
     return model
+
+
+def tiny_vae() -> Wan22VAE:
+    vae = Wan22VAE(TINY_CONFIG).eval()
+    vae.load_state_dict(random_state_dict(official_shapes(TINY_CONFIG), 2))
+    return vae
+
+
+def decode_latent() -> torch.Tensor:
+    return torch.randn(1, 48, 2, 4, 6, generator=torch.Generator().manual_seed(6))
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,25 @@ import pytest
 import torch
 
 from nava_model.parallel import RunCancelled
-from parallel_world import JOBS, Job, forward_inputs, load, plan_for, run_world, save, tiny_mmdit
+from parallel_world import (
+    JOBS,
+    Job,
+    decode_latent,
+    forward_inputs,
+    load,
+    plan_for,
+    run_world,
+    save,
+    tiny_mmdit,
+    tiny_vae,
+)
 
 from nava_model.parallel import ParallelRuntime
+from nava_model.vae.wan22_tiling import Tiling
 
 RTOL = 1e-5
+# 15 tiles (3 x 5) and 2 tiles (1 x 2) over a 4 x 6 latent: on 4 ranks the second leaves two ranks without a tile
+TILINGS = {"many": Tiling(2, 1), "few": Tiling(4, 2)}
 CASES_2 = [(job, 2, 1) for job in JOBS] + [(job, 1, 2) for job in JOBS]
 CASES_4 = [("t2av", 4, 1), ("ti2av", 4, 1)] + [(job, 1, 4) for job in JOBS] + [(job, 2, 2) for job in JOBS]
 
@@ -42,14 +56,23 @@ def _ulysses_forward(rank: int, world_size: int, out_dir) -> None:
     save(out_dir, f"forward-sp{world_size}", rank, {"video": video, "audio": audio})
 
 
+def _spread_decodes(rank: int, world_size: int, out_dir) -> None:
+    runtime = ParallelRuntime.from_default_group(plan_for(world_size, world_size, 1))
+    vae, latent = tiny_vae(), decode_latent()
+    for name, tiling in TILINGS.items():
+        save(out_dir, f"decode-{name}", rank, {"frames": vae.decode(latent, tiled=tiling, spread=runtime.tiles)})
+
+
 def world_of_2(rank: int, world_size: int, out_dir) -> None:
     _ulysses_forward(rank, world_size, out_dir)
+    _spread_decodes(rank, world_size, out_dir)
     _run_cases(rank, world_size, out_dir, CASES_2)
     _cancel_then_run_again(rank, world_size, out_dir)
 
 
 def world_of_4(rank: int, world_size: int, out_dir) -> None:
     _ulysses_forward(rank, world_size, out_dir)
+    _spread_decodes(rank, world_size, out_dir)
     _run_cases(rank, world_size, out_dir, CASES_4)
 
 
@@ -133,3 +156,13 @@ def test_cancel_on_the_leader_stops_every_rank_within_the_step_and_the_next_run_
     assert [r["forwards"] for r in results] == [1, 1]
     for r in results:
         assert_same_latents(r["after"], reference["t2v"])
+
+
+@pytest.mark.parametrize("world", ["world2", "world4"])
+def test_tiled_decode_spread_over_ranks_gives_every_rank_the_frames_of_one_process(world, request):
+    out, size = request.getfixturevalue(world), int(world[-1])
+    vae, latent = tiny_vae(), decode_latent()
+    for name, tiling in TILINGS.items():
+        expected = vae.decode(latent, tiled=tiling)
+        for rank in range(size):
+            assert torch.equal(load(out, f"decode-{name}", rank)["frames"], expected), (name, rank)
