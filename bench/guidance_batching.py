@@ -18,23 +18,19 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import DTYPES, machine, note, print_table, randomize  # noqa: E402
+
 from nava_model.config import get_preset  # noqa: E402
 from nava_model.mmdit.model import NavaMMDiT, SpeakerCondition  # noqa: E402
 from nava_model.pipeline import SamplingOptions, frames_for_duration, initial_noise  # noqa: E402
-from nava_model.random_init import random_state_dict, state_dict_shapes  # noqa: E402
 from nava_model.sampling.guidance import GuidanceInputs, GuidanceScales, guided_velocity  # noqa: E402
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def build_model(args: argparse.Namespace) -> NavaMMDiT:
-    overrides = {} if args.preset == "nava-6.3b" else dict(dim=args.dim, ffn_dim=4 * args.dim, num_heads=args.dim // 64)
+    """Random weights drawn on the device itself (seconds even for the 6.3B model)."""
+    overrides = {} if args.preset == "nava-6.3b" else dict(dim=args.dim, ffn_dim=4 * args.dim, num_heads=max(1, args.dim // 64))
     config = get_preset(args.preset, **overrides)
-    with torch.device("meta"):
-        model = NavaMMDiT(config)
-    weights = random_state_dict(state_dict_shapes(model), seed=0, dtype=DTYPES[args.dtype])
-    model.load_state_dict(weights, assign=True)
-    return model.to(args.device).eval()
+    return randomize(NavaMMDiT(config, device=args.device, dtype=DTYPES[args.dtype]))
 
 
 def time_step(model, video, audio, inputs, max_batch: int, repeats: int) -> float:
@@ -61,6 +57,7 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=192)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None, help="append the table to this Markdown file")
     args = parser.parse_args()
 
     model = build_model(args)
@@ -75,16 +72,16 @@ def main() -> None:
     inputs = GuidanceInputs(positive=context, negative=context[:, :80], speaker=speaker)
 
     tokens = video.shape[2] * (video.shape[3] // 2) * (video.shape[4] // 2) + audio.shape[1]
-    print(f"# {args.preset} dim {model.config.dim}, {args.device} {args.dtype}, {args.width}x{args.height}, "
-          f"{options.frames} frames, {tokens} joint tokens, 4 passes (c, u, m, tu)")
-    print("| passes per forward | s per step | ratio to sequential |")
-    print("| --- | --- | --- |")
+    note(f"## Guidance passes per forward: {machine(torch.device(args.device))}, {args.dtype}, {args.preset} dim "
+         f"{model.config.dim}, {args.width}x{args.height}, {options.frames} frames, {tokens} joint tokens, 4 passes "
+         f"(c, u, m, tu); `python bench/guidance_batching.py {' '.join(sys.argv[1:])}`", args.out)
+    rows = []
     baseline = None
     for max_batch in (1, 2, 4):
         seconds = time_step(model, video, audio, inputs, max_batch, args.repeats)
         baseline = baseline or seconds
-        print(f"| {max_batch} | {seconds:.3f} | {baseline / seconds:.2f}x |")
-
+        rows.append([str(max_batch), f"{seconds:.3f}", f"{baseline / seconds:.2f}x"])
+    print_table(["passes per forward", "s per step", "speed vs one by one"], rows, args.out)
 
 if __name__ == "__main__":
     main()

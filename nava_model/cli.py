@@ -180,6 +180,7 @@ def _cmd_generate(args: argparse.Namespace) -> None:
             jobs = parallel.from_first_rank(lambda: rewrite_jobs(jobs, args) or jobs)
         device, dtype = _device_dtype(args, rank_device)
         models = load_models(args.models, device=device, dtype=dtype, with_speaker=any(job.voices for job in jobs))
+        models.mmdit.compile_blocks = {None: "auto", True: "on", False: "off"}[args.compile]
         run_jobs(jobs if parallel is None else parallel.my_jobs(jobs), options, models, args.audio_rate, args.tiled,
                  parallel)
 
@@ -236,6 +237,8 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-rate", type=int, choices=[16000, 48000], default=None,
                         help="48000 = vocoder output (default), 16000 = NAVA reference")
     parser.add_argument("--tiled", action="store_true", help="tiled video decode (bounded memory)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                        help="torch.compile the MMDiT blocks (default: on CUDA only; the first step compiles)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
     parser.add_argument("--output", default="nava.mp4")

@@ -30,8 +30,11 @@ from .sampling.guidance import (
     NEGATIVE_PROMPT_VIDEO,
     GuidanceInputs,
     GuidanceScales,
+    guidance_terms,
     guided_velocity,
+    needed_passes,
 )
+from .sampling.pass_schedule import PassSchedule
 from .sampling.schedules import flow_sigmas
 from .sampling.solvers import make_solver
 
@@ -148,6 +151,12 @@ class SamplingOptions:
         """Audio is tied to the video duration: ceil(((F - 1) * 4 + 1) / fps * 25)."""
         return math.ceil(self.frames / VIDEO_FPS * AUDIO_TOKENS_PER_SECOND)
 
+    @property
+    def joint_tokens(self) -> int:
+        """MMDiT tokens per row: video patches (2x2 latent pixels per latent frame) and audio steps of the mode."""
+        video = self.latent_frames * (self.height // (2 * VIDEO_STRIDE_HW)) * (self.width // (2 * VIDEO_STRIDE_HW))
+        return (video if self.mode != "audio" else 0) + (self.audio_tokens if self.mode != "video" else 0)
+
 
 def frames_for_duration(seconds: float) -> int:
     """Pixel frames (4k + 1) for a duration, as upstream: 6 latent frames per second plus the first."""
@@ -184,6 +193,23 @@ def _model_device_dtype(model) -> tuple[torch.device, torch.dtype]:
     return execution_device(model), model.compute_dtype
 
 
+def pass_schedule(mmdit, options: SamplingOptions, device: torch.device) -> PassSchedule:
+    """How the guidance passes of each step are stacked into forwards (by token count and free memory)."""
+    return PassSchedule.for_model(mmdit, device, options.joint_tokens, max_rows=options.max_batch)
+
+
+def sampling_memory_bytes(
+    mmdit, options: SamplingOptions, device: torch.device, has_voices: bool = True
+) -> tuple[int, int]:
+    """(wanted, minimum) activation memory of sampling beside the weights, for a memory manager to keep free:
+    the largest forward the schedule stacks for this clip, and a forward of one pass."""
+    options.validate()
+    schedule = pass_schedule(mmdit, options, device)
+    terms = guidance_terms(options.scales, options.mode != "audio", options.mode != "video", has_voices)
+    rows = schedule.passes_per_forward(len(needed_passes(terms)), 1, options.joint_tokens, free=None)
+    return rows * schedule.row_bytes, schedule.row_bytes
+
+
 def sample(
     mmdit,
     conditioning: Conditioning,
@@ -217,6 +243,7 @@ def sample(
         negative=negative.to(device, dtype),
         speaker=_speaker_to(conditioning.speaker, device, dtype),
     )
+    schedule = pass_schedule(mmdit, options, device)
     sigmas, timesteps = flow_sigmas(options.steps, options.shift)
     video_solver = make_solver(options.sampler, sigmas) if video is not None else None
     audio_solver = make_solver(options.sampler, sigmas) if audio is not None else None
@@ -233,7 +260,7 @@ def sample(
             inputs,
             options.scales,
             clean_first_frame=first_frame is not None,
-            max_batch=options.max_batch,
+            schedule=schedule,
             cfg_parallel=parallel,
         )
         sigma = float(sigmas[index])
@@ -320,7 +347,8 @@ def decode(
             spread = None if parallel is None or not tiled else parallel.tiles
             shared = {} if spread is None else {"spread": spread}
             pixels = video_vae.decode(video, tiled=tiled, on_frame=on_progress, **shared)
-            frames = ((pixels[0].float().clamp(-1, 1) + 1) / 2).permute(1, 2, 3, 0).cpu()
+            # one fp32 copy of the clip, mapped to 0..1 in place (not a new full-clip temporary per operation)
+            frames = pixels[0].float().clamp_(-1, 1).add_(1).div_(2).permute(1, 2, 3, 0).cpu()
         if latent.audio is not None:
             if audio_vae is None:
                 raise ValueError("this latent has audio: connect an LTX audio VAE")

@@ -41,14 +41,21 @@ class NAVAModelLoader(io.ComfyNode):
                     tooltip="Attention kernel. auto: PyTorch SDPA (its cuDNN kernel on Hopper GPUs), or flash-attn "
                     "when installed on other GPUs. flash needs the flash-attn package. math is the slow reference.",
                 ),
+                io.Boolean.Input(
+                    "compile",
+                    default=True,
+                    optional=True,
+                    tooltip="torch.compile the transformer blocks on NVIDIA/AMD GPUs: the first step of each new size "
+                    "takes longer (compiling), later steps run faster. Off where it cannot run (notice in the log).",
+                ),
             ],
             outputs=[NavaModel.Output(display_name="model")],
         )
 
     @classmethod
-    def execute(cls, model_name: str, weight_dtype: str, attention: str) -> io.NodeOutput:
+    def execute(cls, model_name: str, weight_dtype: str, attention: str, compile: bool = True) -> io.NodeOutput:
         path = folders.find_model(folders.MMDIT_FOLDERS, model_name)
-        return io.NodeOutput(loading.load_mmdit(path, weight_dtype, attention))
+        return io.NodeOutput(loading.load_mmdit(path, weight_dtype, attention, compile))
 
 
 class FileLoader(io.ComfyNode):

@@ -22,13 +22,14 @@ from nava_model.vae.wan22 import load_wan22_vae
 from .memory import ModelHandle, mmdit_dtypes, working_dtype, wrap
 
 
-def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto") -> ModelHandle:
+def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto", compile: bool = True) -> ModelHandle:
     device, offload = model_management.get_torch_device(), model_management.unet_offload_device()
     parameters = sum(math.prod(shape) for shape in inspect_checkpoint(path).shapes.values())
     weight, compute = mmdit_dtypes(weight_dtype, device, parameters)
     operations = ops.pick_operations(weight, compute, load_device=device)
     model = load_nava_mmdit(
-        path, device=offload, dtype=weight, operations=operations, attention_backend=attention, compute_dtype=compute
+        path, device=offload, dtype=weight, operations=operations, attention_backend=attention, compute_dtype=compute,
+        compile_blocks="auto" if compile else "off",
     )
     if compute != weight:
         model.manual_cast_dtype = compute  # ComfyUI counts the cast copies when it plans a partial load

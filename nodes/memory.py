@@ -52,9 +52,17 @@ def expect(handle: Any, socket: str, input_name: str, loader: str) -> ModelHandl
     return handle
 
 
-def load(*handles: ModelHandle | None) -> list[Any]:
-    """Have ComfyUI load these models (together, so none evicts another); return what the pipeline calls."""
-    model_management.load_models_gpu([h.patcher for h in handles if h is not None])
+def load(*handles: ModelHandle | None, memory_required: int = 0, minimum_memory_required: int | None = None) -> list[Any]:
+    """Have ComfyUI load these models (together, so none evicts another); return what the pipeline calls.
+
+    `memory_required` (and the smallest workable `minimum_memory_required`) are the bytes the computation needs
+    beside the weights: ComfyUI offloads enough weights to leave them free.
+    """
+    model_management.load_models_gpu(
+        [h.patcher for h in handles if h is not None],
+        memory_required=memory_required,
+        minimum_memory_required=minimum_memory_required,
+    )
     return [None if h is None else h.runner for h in handles]
 
 

@@ -186,7 +186,10 @@ class NAVASampler(io.ComfyNode):
         if first_frame is not None:
             (vae,) = load(expect(video_vae, "NAVA_VIDEO_VAE", "video_vae", "NAVA Wan2.2 VAE Loader"))
             start = pipeline.encode_first_frame(vae, first_frame, options.width, options.height)
-        (network,) = load(mmdit)
+        wanted, minimum = pipeline.sampling_memory_bytes(
+            mmdit.runner, options, mmdit.patcher.load_device, has_voices=conditioning.speaker is not None
+        )
+        (network,) = load(mmdit, memory_required=wanted, minimum_memory_required=minimum)
         latent = pipeline.sample(
             network, conditioning, options, first_frame=start, callback=SamplingProgress(options.steps)
         )

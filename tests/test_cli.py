@@ -36,3 +36,10 @@ def test_generate_rejects_a_bad_size_before_loading_models(tmp_path):
     result = _run("generate", "--models", str(tmp_path / "none"), "--prompt", "x", "--width", "1000")
     assert result.returncode == 2
     assert "multiples of 32" in result.stderr
+
+
+def test_compile_flag_maps_to_the_model_choice():
+    from nava_model.cli import build_parser
+
+    parse = build_parser().parse_args
+    assert [parse(["generate", *flag]).compile for flag in ([], ["--compile"], ["--no-compile"])] == [None, True, False]

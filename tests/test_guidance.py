@@ -1,6 +1,7 @@
 """Factorized CFG: upstream combination parity, pass selection, batching."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -303,3 +304,106 @@ def test_audio_only_mode_uses_the_audio_negative_prompt(mode, expected):
 def test_unknown_mode_has_no_negative_prompt():
     with pytest.raises(ValueError, match="av"):
         default_negative_prompt("image")
+
+
+# -- pass scheduling by memory -------------------------------------------------------------------------
+def test_schedule_stacks_short_sequences_and_runs_long_ones_one_by_one():
+    from nava_model.sampling.pass_schedule import FILL_TOKENS_CUDA, PassSchedule
+
+    gpu = PassSchedule(max_rows=4, fill_tokens=FILL_TOKENS_CUDA)
+    assert gpu.passes_per_forward(4, 1, 152, free=None) == 4  # audio only, 6 s
+    assert gpu.passes_per_forward(4, 1, 3000, free=None) == 3  # a preview: stop once a forward has 8192 tokens
+    assert gpu.passes_per_forward(4, 1, 32712, free=None) == 1  # 1280x704, 6 s
+    assert gpu.passes_per_forward(4, 2, 152, free=None) == 2  # two rows per pass: the 4-row cap
+    assert gpu.passes_per_forward(2, 1, 152, free=None) == 2  # never more than the passes left
+    cpu = PassSchedule(max_rows=4, fill_tokens=1)
+    assert cpu.passes_per_forward(4, 1, 152, free=None) == 1
+
+
+def test_schedule_stacks_only_what_fits_in_free_memory():
+    from nava_model.sampling.pass_schedule import PassSchedule
+
+    schedule = PassSchedule(max_rows=4, fill_tokens=None, row_bytes=1000)
+    assert schedule.passes_per_forward(4, 1, 100, free=None) == 4
+    assert schedule.passes_per_forward(4, 1, 100, free=2999) == 2
+    assert schedule.passes_per_forward(4, 1, 100, free=10) == 1  # one pass always runs (and may run out)
+
+
+def test_schedule_for_the_release_model_on_a_gpu_picks_by_tokens():
+    from nava_model.config import get_preset
+    from nava_model.sampling.pass_schedule import PassSchedule, activation_bytes
+
+    model = SimpleNamespace(config=get_preset("nava-6.3b"), compute_dtype=torch.bfloat16)
+    schedule = PassSchedule.for_model(model, torch.device("cuda"), 32712)
+    assert schedule.row_bytes == activation_bytes(32712, 3072, 14336, torch.bfloat16)
+    assert 3 * 2**30 < schedule.row_bytes < 6 * 2**30  # a few GiB per 720p pass
+    assert schedule.passes_per_forward(4, 1, 32712, free=80 * 2**30) == 1
+
+
+class OutOfMemoryAbove(FakeModel):
+    """Runs out of memory on forwards of more than `rows` rows (as a CUDA allocation would)."""
+
+    def __init__(self, rows: int):
+        super().__init__()
+        self.rows = rows
+
+    def __call__(self, video, audio, timestep, context, **kwargs):
+        if context.shape[0] > self.rows:
+            self.forwards.append(["OOM"])
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+        return super().__call__(video, audio, timestep, context, **kwargs)
+
+
+def test_an_out_of_memory_forward_is_retried_with_half_the_passes_and_stays_smaller():
+    from nava_model.sampling.pass_schedule import PassSchedule
+
+    model = OutOfMemoryAbove(rows=2)
+    schedule = PassSchedule(max_rows=4)
+    expected = guided_velocity(FakeModel(), *latents(), torch.tensor([999.0]), make_inputs(), GuidanceScales())
+    for _ in range(2):  # two steps
+        got = guided_velocity(model, *latents(), torch.tensor([999.0]), make_inputs(), GuidanceScales(), schedule=schedule)
+    assert model.forwards == [["OOM"], ["c", "u"], ["m", "tu"], ["c", "u"], ["m", "tu"]]
+    assert schedule.after_oom == 2
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)
+
+
+def test_out_of_memory_with_one_pass_and_other_errors_propagate():
+    from nava_model.sampling.pass_schedule import PassSchedule
+
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        guided_velocity(OutOfMemoryAbove(rows=0), *latents(), torch.tensor([1.0]), make_inputs(), GuidanceScales(),
+                        schedule=PassSchedule(max_rows=4))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        guided_velocity(broken, *latents(), torch.tensor([1.0]), make_inputs(), GuidanceScales(), max_batch=4)
+
+
+def test_sampling_memory_grows_with_tokens_and_passes_per_forward():
+    from nava_model.config import get_preset
+    from nava_model.pipeline import SamplingOptions, sampling_memory_bytes
+
+    model = SimpleNamespace(config=get_preset("nava-6.3b"), compute_dtype=torch.bfloat16)
+    gpu = torch.device("cuda")
+
+    def wanted(**options):
+        return sampling_memory_bytes(model, SamplingOptions(**options), gpu)[0]
+
+    preview = dict(width=320, height=192, frames=49)
+    assert wanted(**preview, max_batch=1) < wanted(**preview, max_batch=2) < wanted(**preview, max_batch=4)
+    assert wanted(**preview) < wanted(width=640, height=352, frames=49) < wanted(width=1280, height=704, frames=145)
+    assert sampling_memory_bytes(model, SamplingOptions(), gpu)[1] == wanted(width=1280, height=704, frames=145)
+
+
+def test_on_a_cpu_only_tiny_widths_stack_their_passes():
+    from nava_model.sampling.pass_schedule import PassSchedule
+
+    def per_forward(dim: int) -> int:
+        model = SimpleNamespace(config=get_preset("tiny", dim=dim, ffn_dim=2 * dim), compute_dtype=torch.float32)
+        return PassSchedule.for_model(model, torch.device("cpu"), 830).passes_per_forward(4, 1, 830, free=None)
+
+    assert per_forward(64) == 4  # the demo: per-call overhead dominates
+    assert per_forward(256) == 1  # bench/guidance_batching.py's default width

@@ -57,3 +57,52 @@ def test_the_model_forward_traces_as_one_graph():
     model = seeded(NavaMMDiT(CONFIG))
     model.attention_backend = "sdpa"
     assert_no_graph_break(model, **model_inputs())
+
+
+@pytest.mark.slow  # inductor builds C++ kernels: minutes on two shared cores
+def test_compiled_blocks_equal_eager_in_fp32():
+    model = seeded(NavaMMDiT(CONFIG))
+    model.attention_backend = "sdpa"
+    with torch.no_grad():
+        eager = model(**model_inputs())
+        model.compile_blocks = "on"
+        torch._dynamo.reset()
+        compiled = model(**model_inputs())
+    assert model._blocks.compiled is not None and not model._blocks.failed  # really ran compiled
+    for a, b in zip(compiled, eager):
+        error = (a - b).abs().max() / b.abs().max()
+        assert error <= 1e-5, f"relative error {error:.2e}"
+
+
+def test_compile_falls_back_to_eager_with_one_notice_when_the_compiler_fails(monkeypatch, caplog):
+    from torch._dynamo.exc import BackendCompilerFailed
+
+    def broken_compile(block, **kwargs):
+        def run(*args):
+            raise BackendCompilerFailed(None, RuntimeError("no working C++ compiler"), None)
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    model = seeded(NavaMMDiT(CONFIG))
+    model.attention_backend = "sdpa"
+    with torch.no_grad():
+        eager = model(**model_inputs())
+        model.compile_blocks = "on"
+        with caplog.at_level("WARNING", logger="nava"):
+            first = model(**model_inputs())
+            second = model(**model_inputs())
+    notices = [r.message for r in caplog.records if "torch.compile" in r.message]
+    assert len(notices) == 1 and "no working C++ compiler" in notices[0]
+    for out in (first, second):
+        torch.testing.assert_close(out, eager, rtol=0, atol=0)
+
+
+def test_compile_is_off_on_cpu_unless_asked():
+    from nava_model.mmdit.compile import compile_wanted
+
+    assert not compile_wanted("auto", torch.device("cpu"))
+    assert compile_wanted("auto", torch.device("cuda", 0))
+    assert compile_wanted("on", torch.device("cpu")) and not compile_wanted("off", torch.device("cuda"))
+    with pytest.raises(ValueError, match="unknown compile choice"):
+        NavaMMDiT(CONFIG, device="meta").compile_blocks = "yes"

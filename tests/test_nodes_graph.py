@@ -201,3 +201,28 @@ def test_video_only_graph_saves_an_mp4_without_audio(comfy_tiny, models):
     NAVASaveAV.execute(frames=frames, fps=fps, filename_prefix="NAVA/silent", audio_format="flac")
     ((video_seconds,), audio_streams, _) = streams(comfy_tiny / "output" / "NAVA" / "silent_00001_.mp4")
     assert audio_streams == [] and video_seconds == pytest.approx(5 / 24, abs=1e-3)
+
+
+@pytest.mark.parametrize("compile, expected", [(True, "auto"), (False, "off")])
+def test_mmdit_loader_compile_widget_reaches_the_model(comfy_tiny, compile, expected):
+    from nodes import NAVAModelLoader
+
+    (model,) = NAVAModelLoader.execute(
+        model_name="NAVA.safetensors", weight_dtype="auto", attention="auto", compile=compile
+    ).args
+    assert model.runner.compile_blocks == expected
+
+
+def test_sampler_asks_comfy_for_activation_memory_that_grows_with_the_clip(comfy_tiny, models):
+    import comfy.model_management
+
+    conditioning = encode(models, prompt="Rain on a tin roof.")[0]
+    requests = []
+    for width, steps_frames in ((64, 5), (128, 5), (128, 9)):
+        comfy.model_management.memory_requests.clear()
+        run_sampler(models, conditioning, aspect="custom", width=width, height=64, frames=steps_frames, steps=1)
+        (request,) = comfy.model_management.memory_requests
+        requests.append(request)
+    wanted = [w for w, _ in requests]
+    assert all(minimum is not None and 0 < minimum <= w for w, minimum in requests)
+    assert wanted[0] < wanted[1] < wanted[2]  # more pixels, then more frames: more tokens per pass

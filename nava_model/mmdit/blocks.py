@@ -107,48 +107,77 @@ class Projections(nn.Module):
     def _layer(self, name: str, stream: str) -> nn.Module:
         return getattr(self, f"{name}_audio" if stream == AUDIO and self.twin_audio else name)
 
+    def _over_streams(self, h: Streams, *names: str) -> Tensor:
+        """The layers `names` in turn over the tokens [video; audio]: one call on the joint tokens where the streams
+        share the weights (each weight read, or dequantised, once), one per stream with the audio twins."""
+        if not self.twin_audio:
+            y = joint(h)
+            for name in names:
+                y = getattr(self, name)(y)
+            return y
+        parts = []
+        for stream, y in h.items():
+            for name in names:
+                y = self._layer(name, stream)(y)
+            parts.append(y)
+        return torch.cat(parts, dim=1)
+
     def _heads(self, x: Tensor) -> Tensor:
         return x.unflatten(-1, (self.num_heads, -1))
 
-    def query(self, x: Tensor, stream: str) -> Tensor:
-        return self._heads(self._layer("norm_q", stream)(self._layer("q", stream)(x)))
+    def queries(self, h: Streams) -> Tensor:
+        """RMSNorm(W_q h) of [video; audio] as heads [B, L, heads, head_dim]."""
+        return self._heads(self._over_streams(h, "q", "norm_q"))
 
-    def key(self, x: Tensor, stream: str) -> Tensor:
-        return self._heads(self._layer("norm_k", stream)(self._layer("k", stream)(x)))
-
-    def value(self, x: Tensor, stream: str) -> Tensor:
-        return self._heads(self._layer("v", stream)(x))
-
-    def out(self, x: Tensor, stream: str) -> Tensor:
-        return self._layer("o", stream)(x.flatten(2))
+    def out(self, y: Tensor, like: Streams) -> Streams:
+        """W_o over the attention output [B, L, heads, head_dim] of [video; audio], split into streams."""
+        if not self.twin_audio:
+            return split(self.o(y.flatten(2)), like)
+        return {stream: self._layer("o", stream)(part) for stream, part in split(y.flatten(2), like).items()}
 
 
 class SelfAttention(Projections):
     """One softmax over [video; audio] (or within each modality in masked rows), RoPE on q and k."""
 
     def forward(
-        self, x: Streams, rope: Rope, masked: RowMask, kind: str, sequence: UlyssesSequence | None = None
+        self, h: Streams, rope: Rope, masked: RowMask, kind: str, sequence: UlyssesSequence | None = None
     ) -> Streams:
-        """`sequence`: under Ulysses, x holds this rank's chunk of each stream and the attention spans all ranks."""
-        q = torch.cat([self.query(tokens, stream) for stream, tokens in x.items()], dim=1)
-        k = torch.cat([self.key(tokens, stream) for stream, tokens in x.items()], dim=1)
-        v = torch.cat([self.value(tokens, stream) for stream, tokens in x.items()], dim=1)
-        lengths = stream_lengths(x)
+        """`sequence`: under Ulysses, h holds this rank's chunk of each stream and the attention spans all ranks."""
+        q = apply_rope(self.queries(h), rope)
+        k = apply_rope(self._heads(self._over_streams(h, "k", "norm_k")), rope)
+        v = self._heads(self._over_streams(h, "v"))
         attend = joint_attention if sequence is None else sequence.joint_attention
-        out = attend(apply_rope(q, rope), apply_rope(k, rope), v, lengths, masked, kind)
-        out = dict(zip((VIDEO, AUDIO), out.split(lengths, dim=1)))
-        return {stream: self.out(out[stream], stream) for stream in x}
+        return self.out(attend(q, k, v, stream_lengths(h), masked, kind), h)
 
 
 class CrossAttention(Projections):
-    """Each stream attends to the (shared) text + speaker context with its own projections."""
+    """Every token attends to the (shared) text + speaker context; audio tokens use the `*_audio` projections
+    in double blocks."""
 
-    def forward(self, x: Streams, context: Tensor, kind: str) -> Streams:
-        return {stream: self.attend(tokens, context, stream, kind) for stream, tokens in x.items()}
+    def forward(self, h: Streams, context: Tensor, kind: str) -> Streams:
+        if not self.twin_audio:  # one set of weights: all queries in one call, the context's keys and values once
+            return self.out(self._attend(self.queries(h), context, VIDEO, kind), h)
+        out = {}
+        for stream, tokens in h.items():  # audio twins: their own projections of the context too
+            one = {stream: tokens}
+            out |= self.out(self._attend(self.queries(one), context, stream, kind), one)
+        return out
 
-    def attend(self, x: Tensor, context: Tensor, stream: str, kind: str) -> Tensor:
-        q, k, v = self.query(x, stream), self.key(context, stream), self.value(context, stream)
-        return self.out(attention(q, k, v, kind), stream)
+    def _attend(self, q: Tensor, context: Tensor, stream: str, kind: str) -> Tensor:
+        k = self._heads(self._layer("norm_k", stream)(self._layer("k", stream)(context)))
+        v = self._heads(self._layer("v", stream)(context))
+        return attention(q, k, v, kind)
+
+
+def joint(x: Streams) -> Tensor:
+    """The tokens [video; audio] as one sequence (no copy for a single stream)."""
+    parts = list(x.values())
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+
+def split(y: Tensor, like: Streams) -> Streams:
+    """A joint sequence back into streams of the lengths of `like`."""
+    return dict(zip(like, y.split([tokens.shape[1] for tokens in like.values()], dim=1)))
 
 
 def stream_lengths(x: Streams) -> tuple[int, int]:
@@ -204,6 +233,7 @@ class Block(nn.Module):
         cross = self.cross_attn({s: self.norm3(x[s].to(cast)) for s in x}, context, kind)
         x = {s: x[s] + cross[s].float() for s in x}
 
-        # x ← x + g_mlp ⊙ FFN(LN2(x) ⊙ (1 + c_mlp) + s_mlp)
-        ffn = {s: self.ffn(modulate(self.norm2(x[s]), mod[s].ffn.shift, mod[s].ffn.scale).to(cast)) for s in x}
+        # x ← x + g_mlp ⊙ FFN(LN2(x) ⊙ (1 + c_mlp) + s_mlp), one FFN call over [video; audio] (shared weights)
+        h = {s: modulate(self.norm2(x[s]), mod[s].ffn.shift, mod[s].ffn.scale).to(cast) for s in x}
+        ffn = split(self.ffn(joint(h)), x)
         return {s: gated_residual(x[s], ffn[s], mod[s].ffn.gate) for s in x}

@@ -32,9 +32,10 @@ from ..checkpoints import (
     require_kind,
 )
 from ..config import PRESETS, NavaConfig, get_preset
-from ..fp8 import FP8_DTYPES, swap_in_fp8_linears
+from ..fp8 import FP8_COMPUTE, FP8_DTYPES, set_fp8_compute, swap_in_fp8_linears
 from ..random_init import random_state_dict, seeded_tensor, state_dict_shapes
 from .attention import check_backend
+from .compile import check_compile_choice
 from .model import NavaMMDiT, build_meta
 
 logger = logging.getLogger("nava")
@@ -288,19 +289,25 @@ def _compute_dtype(dtype: torch.dtype, compute_dtype: torch.dtype | None, operat
 
 def load_nava_mmdit(
     path, device="cpu", dtype=torch.float32, operations=nn, attention_backend: str = "auto",
-    compute_dtype: torch.dtype | None = None,
+    compute_dtype: torch.dtype | None = None, compile_blocks: str = "auto", fp8_compute: str = "dequant",
 ) -> NavaMMDiT:
     """Load NAVA.safetensors / NAVA_fp8.safetensors, or a Wan2.2-TI2V-5B DiT as a video warm start.
 
     `dtype` is the storage dtype; `compute_dtype` (default: `dtype`, or bf16 for fp8 storage) is what the
-    layers run in when `operations` casts weights at use, as ComfyUI's manual-cast ops do.
+    layers run in when `operations` casts weights at use, as ComfyUI's manual-cast ops do. `compile_blocks`:
+    "auto" (torch.compile the blocks on CUDA), "on" or "off". `fp8_compute` ("dequant" or "scaled_mm", see
+    fp8.py) is how the Linears stored in fp8 by NAVA_fp8.safetensors compute.
     """
     check_backend(attention_backend)
+    check_compile_choice(compile_blocks)
+    if fp8_compute not in FP8_COMPUTE:
+        raise ValueError(f"unknown fp8 compute {fp8_compute!r}; choose one of {FP8_COMPUTE}")
     compute_dtype = _compute_dtype(dtype, compute_dtype, operations)
     plan = _plan(Path(path))
     model = build_meta(plan.config, operations, dtype)
     model.compute_dtype = compute_dtype
     swap_in_fp8_linears(model, plan.fp8_layers, operations)
+    set_fp8_compute(model, fp8_compute)
     _keep_fp8_to_matrices(model, compute_dtype)
     expected = state_dict_shapes(model)
     found = {t: plan.shapes[k] for k, targets in plan.key_map.items() for t in targets}
@@ -314,6 +321,7 @@ def load_nava_mmdit(
     _check_layout({**found, **{k: expected[k] for k in absent}}, expected, plan.name)
     _assign(model, plan, absent, device)
     model.attention_backend = attention_backend
+    model.compile_blocks = compile_blocks
     return model.eval().requires_grad_(False)
 
 

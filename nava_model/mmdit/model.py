@@ -22,6 +22,7 @@ from ..parallel.ulysses import SequenceParallel, UlyssesSequence
 from ..random_init import state_dict_shapes
 from .attention import RowMask, check_backend, check_math_fits, resolve_backend
 from .blocks import AUDIO, VIDEO, Block, Streams, modulate
+from .compile import CompiledBlocks, check_compile_choice
 from .rope import Rope, joint_rope
 
 
@@ -120,7 +121,8 @@ class NavaMMDiT(nn.Module):
     """Predicts the flow velocities of a video latent, an audio latent, or both, given text (+ voices) and t.
 
     `compute_dtype` is what the layers run in (default: the construction dtype); `attention_backend`
-    is one of "auto" | "sdpa" | "flash" | "math" (see attention.py).
+    is one of "auto" | "sdpa" | "flash" | "math" (see attention.py); `compile_blocks` one of
+    "auto" | "on" | "off" (see compile.py).
     """
 
     def __init__(self, config: NavaConfig, operations=nn, device=None, dtype=None):
@@ -158,6 +160,18 @@ class NavaMMDiT(nn.Module):
         self.single_blocks = blocks(config.num_single_blocks, twin_audio=False)
         self.head = Head(dim, config.video_out_features, config.eps, operations, **factory)
         self.head_audio = Head(dim, config.audio_in_channels, config.eps, operations, **factory)
+        self.compile_blocks = "auto"
+        self._blocks = CompiledBlocks([*self.double_blocks, *self.single_blocks])
+
+    @property
+    def compile_blocks(self) -> str:
+        """Regional torch.compile of the blocks: "auto" (on CUDA), "on" (any device) or "off" (compile.py)."""
+        return self._compile_blocks
+
+    @compile_blocks.setter
+    def compile_blocks(self, choice: str) -> None:
+        check_compile_choice(choice)
+        self._compile_blocks = choice
 
     @property
     def attention_backend(self) -> str:
@@ -320,8 +334,7 @@ class NavaMMDiT(nn.Module):
             e0 = {stream: time.e0 for stream, time in times.items()}
             rope = Rope(*sequence.shard_rope(*rope))
 
-        for block in (*self.double_blocks, *self.single_blocks):
-            x = block(x, e0, context, rope, masked, kind, sequence)
+        x = self._blocks.run(self._compile_blocks, context.device, x, e0, context, rope, masked, kind, sequence)
 
         # the heads are per token: each rank runs them on its chunk, then the (narrow) outputs are gathered
         out = {VIDEO: self.head, AUDIO: self.head_audio}

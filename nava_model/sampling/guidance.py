@@ -17,13 +17,14 @@ difference is zero by construction: m when only one modality is generated (maski
 nothing then) and tu without voices. With `align_3d_cfg` off upstream switches to u + s·(c − u)
 = c + (s − 1)·(c − u); `GuidanceScales.from_upstream` maps such settings onto ours.
 
-The passes are stacked along the batch and run `max_batch` rows per forward; contexts of different
-lengths are zero-padded to a common length, which the model does anyway (to 512 rows).
+The passes are stacked along the batch, as many per forward as a `PassSchedule` picks (pass_schedule.py);
+contexts of different lengths are zero-padded to a common length, which the model does anyway (to 512 rows).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -31,6 +32,8 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from .pass_schedule import PassSchedule, is_out_of_memory, joint_tokens
 
 if TYPE_CHECKING:
     from nava_model.mmdit.model import SpeakerCondition
@@ -44,6 +47,7 @@ NEGATIVE_PROMPT_VIDEO = (
 NEGATIVE_PROMPT_AUDIO = "机械音、闷糊、回音、失真、电流声、爆音、杂音"
 
 MODES = ("av", "video", "audio")
+logger = logging.getLogger("nava")
 
 
 def default_negative_prompt(mode: str) -> str:
@@ -201,6 +205,42 @@ def combine(cond: Tensor, terms: list[tuple[float, Tensor]]) -> Tensor:
     return guided
 
 
+def run_passes(
+    model: Callable[..., tuple[Tensor | None, Tensor | None]],
+    passes: list[Pass],
+    video: Tensor | None,
+    audio: Tensor | None,
+    timestep: Tensor,
+    inputs: GuidanceInputs,
+    schedule: PassSchedule,
+    clean_first_frame: bool = False,
+) -> dict[Pass, dict[str, Tensor | None]]:
+    """Velocities {"video", "audio"} of each of `passes`, stacked `schedule` passes per forward.
+
+    A forward that runs out of memory is retried with half as many passes (and so are the later ones).
+    """
+    batch = (video if video is not None else audio).shape[0]
+    tokens = joint_tokens(video, audio)
+    velocities: dict[Pass, dict[str, Tensor | None]] = {}
+    remaining = list(passes)
+    while remaining:
+        count = schedule.passes_per_forward(len(remaining), batch, tokens, schedule.free_bytes())
+        group = remaining[:count]
+        try:
+            outputs = model(**stack_passes(group, video, audio, timestep, inputs), clean_first_frame=clean_first_frame)
+        except RuntimeError as error:  # torch's OutOfMemoryError is one
+            if not is_out_of_memory(error) or not schedule.shrink_after_oom(count):
+                raise
+            logger.warning("out of memory with %d guidance passes per forward; retrying with %d", count,
+                           schedule.after_oom)
+            continue
+        for k, p in enumerate(group):
+            rows = slice(k * batch, (k + 1) * batch)
+            velocities[p] = {name: None if out is None else out[rows] for name, out in zip(("video", "audio"), outputs)}
+        remaining = remaining[count:]
+    return velocities
+
+
 def guided_velocity(
     model: Callable[..., tuple[Tensor | None, Tensor | None]],
     video: Tensor | None,
@@ -210,30 +250,23 @@ def guided_velocity(
     scales: GuidanceScales,
     clean_first_frame: bool = False,
     max_batch: int = 4,
+    schedule: PassSchedule | None = None,
     cfg_parallel: PassSharing | None = None,
 ) -> tuple[Tensor | None, Tensor | None]:
     """Guided velocities (video, audio) for one step; a modality passed as None stays None.
 
-    `model` is called like `NavaMMDiT.forward`; the passes go through it `max_batch` rows at a time
-    (1 = one pass per forward). With `cfg_parallel` this process runs only its share of the passes
-    and receives the others' velocities before the combination.
+    `model` is called like `NavaMMDiT.forward`. `schedule` decides how many passes go in one forward (the
+    pipeline's picks them by token count and free memory); without one, `max_batch` rows per forward. With
+    `cfg_parallel` this process runs only its share of the passes and receives the others' velocities before
+    the combination.
     """
     if video is None and audio is None:
         raise ValueError("guided_velocity needs a video latent, an audio latent, or both")
-    if max_batch < 1:
-        raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+    schedule = schedule or PassSchedule(max_rows=max_batch)
     terms = guidance_terms(scales, video is not None, audio is not None, inputs.speaker is not None)
     passes = needed_passes(terms)
     local = passes if cfg_parallel is None else cfg_parallel.assigned(passes)
-    batch = (video if video is not None else audio).shape[0]
-    per_forward = max(1, max_batch // batch)
-    velocities: dict[Pass, dict[str, Tensor | None]] = {}
-    for start in range(0, len(local), per_forward):
-        group = local[start : start + per_forward]
-        outputs = model(**stack_passes(group, video, audio, timestep, inputs), clean_first_frame=clean_first_frame)
-        for k, p in enumerate(group):
-            rows = slice(k * batch, (k + 1) * batch)
-            velocities[p] = {name: None if out is None else out[rows] for name, out in zip(("video", "audio"), outputs)}
+    velocities = run_passes(model, local, video, audio, timestep, inputs, schedule, clean_first_frame)
     if cfg_parallel is not None:
         velocities = cfg_parallel.gather(velocities, passes, video, audio)
     cond = velocities[COND]

@@ -6,6 +6,7 @@ import torch
 
 current_loaded_models: list = []  # ModelPatchers, most recently loaded first
 load_calls: list[list] = []  # each load_models_gpu call's patchers, for tests
+memory_requests: list[tuple[int, int | None]] = []  # each call's (memory_required, minimum_memory_required)
 _interrupted = False
 
 
@@ -17,6 +18,7 @@ def reset() -> None:
     global _interrupted
     current_loaded_models.clear()
     load_calls.clear()
+    memory_requests.clear()
     _interrupted = False
 
 
@@ -58,6 +60,7 @@ def load_models_gpu(
     models, memory_required=0, force_patch_weights=False, minimum_memory_required=None, force_full_load=False
 ):
     load_calls.append(list(models))
+    memory_requests.append((memory_required, minimum_memory_required))
     for patcher in models:
         if patcher in current_loaded_models:
             current_loaded_models.remove(patcher)
