@@ -14,12 +14,16 @@ class SamplingProgress:
 
     def __init__(self, steps: int):
         self.bar = comfy.utils.ProgressBar(steps)
-        wan22 = latent_formats.Wan22()  # ComfyUI's 48-channel latent -> RGB projection, read at run time
-        self.previewer = latent_preview.Latent2RGBPreviewer(wan22.latent_rgb_factors, wan22.latent_rgb_factors_bias)
+        # Core's previewer for Wan 2.2's 48-channel latents, as ComfyUI's preview method asks (--preview-method,
+        # or the prompt's own "preview_method"): None for "none", TAE when its file is in models/vae_approx,
+        # else the latent -> RGB projection.
+        self.previewer = latent_preview.get_previewer(model_management.get_torch_device(), latent_formats.Wan22())
 
     def __call__(self, step: int, total: int, x0: AVLatent) -> None:
         model_management.throw_exception_if_processing_interrupted()
-        preview = None if x0.video is None else self.previewer.decode_latent_to_preview_image("JPEG", x0.video)
+        preview = None
+        if x0.video is not None and self.previewer is not None:
+            preview = self.previewer.decode_latent_to_preview_image("JPEG", x0.video)
         self.bar.update_absolute(step + 1, total, preview)
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from comfy_api.latest import io
 
 from nava_model import pipeline
 from nava_model.prompt import PromptError, prepare_prompt
 from nava_model.sampling.guidance import NEGATIVE_PROMPT_VIDEO
+from nava_model.speaker import short_voice_warning
 
 from .memory import expect, load
 from .sockets import SAMPLING_CATEGORY, NavaConditioning, SpeakerEncoder, TextEncoder
+
+logger = logging.getLogger("nava")
 
 MAX_VOICES = 4
 EXAMPLE_PROMPT = (
@@ -31,15 +36,22 @@ def check_prompt(prompt: str, voices: list[tuple | None], speaker_encoder) -> No
         raise PromptError("a reference voice is connected but no speaker encoder: connect a NAVA ReDimNet Loader")
 
 
-def describe(conditioning: pipeline.Conditioning) -> str:
-    """What the node shows: each span and the voice it speaks with."""
+def voice_warnings(voices: list[tuple | None]) -> list[str]:
+    """Voices too short for the speaker encoder: used anyway, with a warning."""
+    found = [short_voice_warning(v[0].shape[-1], v[1], f"voice_{i}") for i, v in enumerate(voices, 1) if v is not None]
+    return [w for w in found if w]
+
+
+def describe(conditioning: pipeline.Conditioning, warnings: list[str] = ()) -> str:
+    """What the node shows: each span and the voice it speaks with, then any warning."""
     if not conditioning.spans:
-        return "No speech spans: plain text-to-audio-video (write <S>words<E> to make someone speak)."
-    lines = [f"{len(conditioning.spans)} speech span(s):"]
-    for span, bound in zip(conditioning.spans, conditioning.voices_bound):
-        voice = f"voice_{span.index + 1}" if bound else "no reference voice (the model picks one)"
-        lines.append(f'{span.index + 1}. "{span.text.strip()}" -> {voice}')
-    return "\n".join(lines)
+        lines = ["No speech spans: plain text-to-audio-video (write <S>words<E> to make someone speak)."]
+    else:
+        lines = [f"{len(conditioning.spans)} speech span(s):"]
+        for span, bound in zip(conditioning.spans, conditioning.voices_bound):
+            voice = f"voice_{span.index + 1}" if bound else "no reference voice (the model picks one)"
+            lines.append(f'{span.index + 1}. "{span.text.strip()}" -> {voice}')
+    return "\n".join(lines + [f"⚠ {w}" for w in warnings])
 
 
 class NAVASpeakerSpanPrompt(io.ComfyNode):
@@ -99,6 +111,9 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
     ) -> io.NodeOutput:
         voices = voice_inputs([voice_1, voice_2, voice_3, voice_4])
         check_prompt(prompt, voices, speaker_encoder)
+        warnings = voice_warnings(voices)
+        for warning in warnings:
+            logger.warning("NAVA Speaker Span Prompt: %s", warning)
         text = expect(text_encoder, "NAVA_TEXT_ENCODER", "text_encoder", "NAVA umT5 Loader")
         speaker = None
         if any(v is not None for v in voices):
@@ -107,4 +122,4 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
         conditioning = pipeline.encode_conditioning(
             encoder, speaker_model, prompt, voices, negative_video=negative_prompt
         )
-        return io.NodeOutput(conditioning, ui={"text": [describe(conditioning)]})
+        return io.NodeOutput(conditioning, ui={"text": [describe(conditioning, warnings)]})

@@ -1,12 +1,12 @@
-"""NAVASaveAV: MP4 (h264 + AAC) or WAV/FLAC in the output folder, with a playable preview."""
+"""NAVASaveAV: MP4 (h264 + AAC) or WAV/FLAC in the output folder, shown by Core's own preview."""
 
 from __future__ import annotations
 
-from comfy_api.latest import io
+from comfy_api.latest import io, ui
 
 from nava_model import media
 
-from .files import output_path, workflow_metadata
+from .files import output_path, prefix_problem, workflow_metadata
 from .sockets import OUTPUT_CATEGORY
 
 
@@ -33,7 +33,8 @@ class NAVASaveAV(io.ComfyNode):
                 io.String.Input(
                     "filename_prefix",
                     default="NAVA/nava",
-                    tooltip="File name prefix inside the output folder; may contain sub-folders.",
+                    tooltip="File name prefix inside the output folder; may contain sub-folders ('NAVA/' alone "
+                    "names the folder) and Core's %year%, %month%, %day%, %width%, %height% variables.",
                 ),
                 io.Combo.Input(
                     "audio_format",
@@ -47,15 +48,25 @@ class NAVASaveAV(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, filename_prefix) -> bool | str:
+        """At queue time, before any sampling: a prefix that cannot name a file stops the prompt here."""
+        if not isinstance(filename_prefix, str):  # linked from another node: checked when Save runs
+            return True
+        return prefix_problem(filename_prefix) or True
+
+    @classmethod
     def execute(cls, fps: float, filename_prefix: str, audio_format: str, frames=None, audio=None) -> io.NodeOutput:
         if frames is None and audio is None:
             raise ValueError("nothing to save: connect frames and/or audio")
         metadata = workflow_metadata(cls.hidden.prompt, cls.hidden.extra_pnginfo)
-        path, subfolder, filename = output_path(filename_prefix, ".mp4" if frames is not None else f".{audio_format}")
-        saved = [{"filename": filename, "subfolder": subfolder, "type": "output"}]
         if frames is None:
+            path, subfolder, filename = output_path(filename_prefix, f".{audio_format}")
             media.write_audio(path, audio["waveform"], audio["sample_rate"], metadata=metadata)
-            return io.NodeOutput(ui={"audio": saved})
+            # Core's frontend has no player for a custom node's sound: web/nava.js shows this one
+            return io.NodeOutput(ui=ui.SavedAudios([ui.SavedResult(filename, subfolder, io.FolderType.output)]))
+        height, width = frames.shape[1:3]
+        path, subfolder, filename = output_path(filename_prefix, ".mp4", width, height)
         waveform, rate = (None, 0) if audio is None else (audio["waveform"], audio["sample_rate"])
         media.write_mp4(path, frames, fps, waveform, rate, metadata=metadata)
-        return io.NodeOutput(ui={"nava_video": saved, "images": saved, "animated": [True]})
+        # the frontend's own video player (with sound) shows it, as for Core's Save Video
+        return io.NodeOutput(ui=ui.PreviewVideo([ui.SavedResult(filename, subfolder, io.FolderType.output)]))

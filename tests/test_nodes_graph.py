@@ -89,10 +89,19 @@ def test_t2av_graph_with_one_voice_saves_an_mp4_with_matching_video_and_audio(co
     )
     ui = NAVASaveAV.execute(frames=frames, audio=audio, fps=fps, filename_prefix="NAVA/t2av", audio_format="flac").ui
     saved = {"filename": "t2av_00001_.mp4", "subfolder": "NAVA", "type": "output"}
-    assert ui == {"nava_video": [saved], "images": [saved], "animated": [True]}
+    assert ui.as_dict() == {"images": [saved], "animated": (True,)}  # Core's video preview, and only it
     (video_seconds,), (audio_seconds,), metadata = streams(comfy_tiny / "output" / "NAVA" / "t2av_00001_.mp4")
     assert abs(video_seconds - audio_seconds) <= 1 / 24
     assert "NAVASampler" in metadata["prompt"] and metadata["workflow"] == '{"nodes": []}'
+
+
+def test_a_very_short_reference_voice_is_used_with_a_warning(comfy_tiny, models, caplog):
+    tone = 0.5 * torch.sin(torch.arange(320) / 16000 * 2 * torch.pi * 200)  # 20 ms at 16 kHz
+    out = encode(models, voice_1={"waveform": tone[None, None], "sample_rate": 16000})
+    warning = "voice_1 is only 0.02 s long, shorter than the speaker encoder's 1 s window"
+    assert out.ui["text"][0].splitlines()[-1].startswith(f"⚠ {warning}")
+    assert warning in caplog.text
+    assert out[0].voices_bound[0]  # a warning, not an error: the voice is still used
 
 
 def test_plain_t2av_needs_no_voice_and_no_speaker_encoder(comfy_tiny, models):
@@ -114,6 +123,17 @@ def test_sampling_reports_each_step_with_a_preview_and_loads_through_comfys_mana
     assert [(v, t) for v, t, _ in updates] == [(1, 3), (2, 3), (3, 3)]
     assert all(p[0] == "JPEG" and p[1].size == (4, 4) for _, _, p in updates)  # a 64x64 video is a 4x4 latent
     assert models["model"].patcher in comfy.model_management.load_calls[-1]
+
+
+def test_preview_method_none_sends_no_previews(comfy_tiny, models):
+    import comfy.utils
+    import latent_preview
+
+    latent_preview.PREVIEW_METHOD = "none"  # ComfyUI's --preview-method none, or a prompt's "preview_method"
+    updates = []
+    comfy.utils.PROGRESS_BAR_HOOK = lambda value, total, preview: updates.append((value, total, preview))
+    run_sampler(models, encode(models)[0], steps=2)
+    assert updates == [(1, 2, None), (2, 2, None)]
 
 
 @pytest.mark.parametrize("weight_dtype", ["fp8", "bf16", "fp16"])
@@ -187,7 +207,7 @@ def test_audio_only_graph_saves_a_wav_without_loading_the_video_vae(comfy_tiny, 
     assert frames is None and audio["sample_rate"] == 16000
     assert comfy.model_management.load_calls[-1] == [models["audio_vae"].patcher]
     ui = NAVASaveAV.execute(audio=audio, fps=24.0, filename_prefix="speech", audio_format="wav").ui
-    assert ui == {"audio": [{"filename": "speech_00001_.wav", "subfolder": "", "type": "output"}]}
+    assert ui.as_dict() == {"audio": [{"filename": "speech_00001_.wav", "subfolder": "", "type": "output"}]}
     ([], (seconds,), _) = streams(comfy_tiny / "output" / "speech_00001_.wav")
     assert seconds == pytest.approx(5 / 24, abs=0.01)
 

@@ -193,12 +193,21 @@ def test_single_modality_latents_are_plain_core_latents(comfy):
     assert (audio_only["samples"].shape, audio_only["type"]) == ((1, 8, 26, 16), "audio")
 
 
-@pytest.mark.parametrize("prefix", ["../escape", "/tmp/abs", "NAVA/../../escape", "C:\\Users\\x", ""])
+@pytest.mark.parametrize("prefix", ["../escape", "/tmp/abs", "NAVA/../../escape", "C:\\Users\\x", "", "  "])
 def test_filename_prefix_cannot_leave_the_output_folder(comfy, prefix):
+    from nodes import NAVASaveAV
     from nodes.files import output_path
 
     with pytest.raises(ValueError, match="filename_prefix"):
         output_path(prefix, ".mp4")
+    assert "filename_prefix" in NAVASaveAV.validate_inputs(filename_prefix=prefix)  # refused at queue time
+
+
+def test_a_good_or_linked_filename_prefix_passes_queue_time_validation(comfy):
+    from nodes import NAVASaveAV
+
+    assert NAVASaveAV.validate_inputs(filename_prefix="NAVA/%year%-%month%/run") is True
+    assert NAVASaveAV.validate_inputs(filename_prefix=None) is True  # a linked prefix is checked when Save runs
 
 
 def test_output_files_are_numbered_like_cores(comfy):
@@ -209,6 +218,22 @@ def test_output_files_are_numbered_like_cores(comfy):
     path.write_bytes(b"")
     assert output_path("NAVA/run", ".mp4")[2] == "run_00002_.mp4"
     assert output_path("solo", ".flac")[1:] == ("", "solo_00001_.flac")
+
+
+def test_a_prefix_ending_in_a_slash_names_a_folder(comfy):
+    from nodes.files import output_path
+
+    path, subfolder, name = output_path("NAVA/", ".mp4")
+    assert (subfolder, name, path) == ("NAVA", "nava_00001_.mp4", comfy / "output" / "NAVA" / "nava_00001_.mp4")
+
+
+def test_core_variables_in_the_prefix_are_filled_in(comfy):
+    import time
+
+    from nodes.files import output_path
+
+    path, subfolder, name = output_path("%year%/clip_%width%x%height%", ".mp4", 64, 32)
+    assert (subfolder, name) == (str(time.localtime().tm_year), "clip_64x32_00001_.mp4")
 
 
 def test_save_needs_frames_or_audio(comfy):

@@ -127,6 +127,13 @@ def test_reference_clip_zero_pads_to_one_second():
     assert clip.shape == (16000,) and clip[4000:].abs().max() == 0
 
 
+def test_voice_shorter_than_the_one_second_window_gets_a_warning():
+    from nava_model.speaker import short_voice_warning
+
+    assert "0.02 s long, shorter than the speaker encoder's 1 s window" in short_voice_warning(320, 16000, "voice_1")
+    assert short_voice_warning(48000, 48000) is None and short_voice_warning(47999, 48000) is not None
+
+
 def test_silent_voice_raises_clear_error(tiny):
     _, model = tiny
     with pytest.raises(SpeakerAudioError, match="silent"):

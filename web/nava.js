@@ -1,5 +1,6 @@
 // NAVA front-end: speech spans in the prompt node, span/voice counts, a warning before Queue, and an
-// in-node player for NAVA Save. Served at /extensions/<pack>/nava.js, so the app lives two levels up.
+// in-node player for sound saved alone by NAVA Save. Served at /extensions/<pack>/nava.js, so the app lives
+// two levels up.
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import { SPAN_CLOSE, SPAN_OPEN, checkPromptNode } from "./spans.js";
@@ -7,6 +8,10 @@ import { SPAN_CLOSE, SPAN_OPEN, checkPromptNode } from "./spans.js";
 const EXTENSION = "nava.ui";
 const PROMPT_NODE = "NAVASpeakerSpanPrompt";
 const SAVE_NODE = "NAVASaveAV";
+const SAMPLER_NODE = "NAVASampler";
+// Sampler widgets that only shape the video: hidden while the mode is "audio only" (their values are kept and
+// still sent, so switching back restores them and saved workflows load unchanged).
+const VIDEO_ONLY_WIDGETS = ["aspect", "width", "height", "video_guidance", "video_align_guidance"];
 const MAX_VOICES = 4;
 // one colour per span; span i speaks with voice_i, so the swatch beside voice_i matches
 const SPEAKER_COLOURS = ["#f2a33a", "#4fb3e8", "#79c46b", "#e86fa8"];
@@ -136,6 +141,22 @@ function attachSpanView(node) {
   refresh();
 }
 
+// The classic renderer draws a multiline widget as a bare text box: name each one in a band at its top.
+function labelTextBoxes(node) {
+  for (const name of ["prompt", "negative_prompt"]) {
+    const box = node.widgets?.find((w) => w.name === name)?.inputEl;
+    if (!(box instanceof HTMLTextAreaElement) || box.dataset.navaLabel) continue;
+    const label = name.replace("_", " ");
+    const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="300" height="14"><text x="0" y="10" ` +
+      `font-family="sans-serif" font-size="10" fill="#b8b8b8">${label}</text></svg>`;
+    Object.assign(box.style, {
+      backgroundImage: `url("data:image/svg+xml,${encodeURIComponent(svg)}")`,
+      backgroundRepeat: "no-repeat", backgroundPosition: "6px 3px", paddingTop: "16px",
+    });
+    box.dataset.navaLabel = label;
+  }
+}
+
 let lastWarning = { detail: "", at: 0 };
 
 function warnBeforeQueue(node, problems) {
@@ -158,33 +179,51 @@ function viewURL(file) {
   return api.apiURL(`/view?${query}${app.getRandParam?.() ?? ""}`);
 }
 
-// The saved MP4 (or sound alone) in the node, with controls and sound.
-function showSaved(node, output) {
-  const video = output?.nava_video?.[0];
-  const audio = video ? null : output?.audio?.[0];
-  const file = video ?? audio;
+// Sound saved alone, playable in the node. A saved MP4 needs nothing here: NAVA Save returns it the way Core's
+// Save Video does, and the front-end shows its own player (one player, never two).
+function showSavedSound(node, output) {
+  const file = output?.images ? null : output?.audio?.[0];
   if (!file) return;
   if (!node.nava_player) {
-    const box = element("div", { width: "100%", height: "100%", display: "flex", alignItems: "center", justifyContent: "center" });
+    const box = element("div", { width: "100%", display: "flex", alignItems: "center", justifyContent: "center" });
     const widget = node.addDOMWidget("nava_player", "nava_player", box, {
-      serialize: false, hideOnZoom: false, getValue: () => undefined, setValue: () => {},
-      getMinHeight: () => node.nava_player_height ?? 60,
+      serialize: false, hideOnZoom: false, getValue: () => undefined, setValue: () => {}, getMinHeight: () => 60,
     });
     widget.serialize = false;
     node.nava_player = box;
   }
-  const media = element(video ? "video" : "audio", { width: "100%", maxHeight: "100%" });
-  Object.assign(media, { controls: true, playsInline: true, loop: !!video, preload: "auto" });
-  media.className = video ? "nava-video" : "nava-audio";
-  media.title = file.filename;
-  media.addEventListener("loadedmetadata", () => {
-    const width = node.size[0] - 20;
-    node.nava_player_height = video && media.videoWidth ? Math.round((width * media.videoHeight) / media.videoWidth) + 10 : 60;
-    node.setSize([node.size[0], node.computeSize()[1]]);
-    app.graph.setDirtyCanvas(true, true);
-  });
+  const media = element("audio", { width: "100%" });
+  Object.assign(media, { controls: true, preload: "auto", className: "nava-audio", title: file.filename });
   media.src = viewURL(file);
   node.nava_player.replaceChildren(media);
+  node.setSize([node.size[0], Math.max(node.size[1], node.computeSize()[1])]);
+  app.graph.setDirtyCanvas(true, true);
+}
+
+function showModeWidgets(node) {
+  const audioOnly = node.widgets?.find((w) => w.name === "mode")?.value === "audio only";
+  let changed = false;
+  for (const widget of node.widgets ?? []) {
+    if (!VIDEO_ONLY_WIDGETS.includes(widget.name) || !!widget.hidden === audioOnly) continue;
+    widget.hidden = audioOnly; // the classic renderer
+    (widget.options ??= {}).hidden = audioOnly; // the Vue node renderer reads the option
+    changed = true;
+  }
+  if (!changed) return;
+  node.setSize([node.size[0], node.computeSize()[1]]);
+  app.graph?.setDirtyCanvas(true, true);
+}
+
+function followMode(node) {
+  const mode = node.widgets?.find((w) => w.name === "mode");
+  if (!mode) return;
+  const callback = mode.callback;
+  mode.callback = function (...args) {
+    const result = callback?.apply(this, args);
+    showModeWidgets(node);
+    return result;
+  };
+  showModeWidgets(node);
 }
 
 function registerOnce(extension) {
@@ -204,6 +243,7 @@ registerOnce({
       nodeType.prototype.onNodeCreated = function (...args) {
         const result = created?.apply(this, args);
         attachSpanView(this);
+        labelTextBoxes(this);
         return result;
       };
       const connections = nodeType.prototype.onConnectionsChange;
@@ -219,11 +259,25 @@ registerOnce({
         return result;
       };
     }
+    if (nodeData.name === SAMPLER_NODE) {
+      const created = nodeType.prototype.onNodeCreated;
+      nodeType.prototype.onNodeCreated = function (...args) {
+        const result = created?.apply(this, args);
+        followMode(this);
+        return result;
+      };
+      const configured = nodeType.prototype.onConfigure;
+      nodeType.prototype.onConfigure = function (...args) {
+        const result = configured?.apply(this, args);
+        showModeWidgets(this);
+        return result;
+      };
+    }
     if (nodeData.name === SAVE_NODE) {
       const executed = nodeType.prototype.onExecuted;
       nodeType.prototype.onExecuted = function (output) {
         const result = executed?.apply(this, arguments);
-        showSaved(this, output);
+        showSavedSound(this, output);
         return result;
       };
     }

@@ -187,6 +187,18 @@ def reference_clip(waveform: Tensor, sample_rate: int, target_rate: int = 16000)
     return torch.nn.functional.pad(mono, (0, shortfall)) if shortfall > 0 else mono
 
 
+def short_voice_warning(num_samples: int, sample_rate: int, name: str = "reference voice") -> str | None:
+    """A warning for a voice shorter than ReDimNet's MIN_SECONDS window (it is zero-padded, so its timbre is a
+    guess), or None. The node and the CLI both check voices with this before any model is loaded."""
+    seconds = num_samples / sample_rate
+    if seconds >= MIN_SECONDS:
+        return None
+    return (
+        f"{name} is only {seconds:.2f} s long, shorter than the speaker encoder's {MIN_SECONDS:g} s window: it is "
+        "padded with silence and the timbre will be unreliable; use a few seconds of clean speech"
+    )
+
+
 def _config_from_file(info) -> ReDimNetConfig:
     model_config = info.extra.get("model_config")
     if model_config is None:

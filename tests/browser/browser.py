@@ -69,8 +69,22 @@ def run_frontend(server: harness.Server, job: dict, workdir: Path, timeout: floa
     return json.loads(result_path.read_text())
 
 
+# Display-only widgets that some front-end versions put into `graphToPrompt()` and the server ignores
+# (1.35's LoadAudio player; 1.49 no longer sends it).
+DISPLAY_ONLY_INPUTS = {"audioUI"}
+
+
+def without_display_inputs(prompt: dict) -> dict:
+    """The API prompt as the server reads it: display-only widget values dropped."""
+    return {
+        node_id: {**node, "inputs": {k: v for k, v in node["inputs"].items() if k not in DISPLAY_ONLY_INPUTS}}
+        for node_id, node in prompt.items()
+    }
+
+
 def canonical(prompt: dict) -> dict:
     """An API prompt with its node ids replaced by ids that depend only on the graph (class, inputs, wiring)."""
+    prompt = without_display_inputs(prompt)
     signatures: dict[str, str] = {}
 
     def signature(node_id: str) -> str:
@@ -103,12 +117,19 @@ def is_link(value) -> bool:
 
 # What a fresh user folder makes the front-end itself ask for in vain (no custom CSS, no saved workflows, ...)
 FRESH_USER_404 = re.compile(r"/user\.css$|/favicon\.ico$|/api/userdata[/?]")
+# Errors the front-end logs by itself, with no custom node pack involved: frontend 1.49 (ComfyUI 0.33) touches its
+# graph once before setup finishes, and its missing-models panel asks huggingface.co for file sizes, which
+# ComfyUI's own Content-Security-Policy blocks.
+FRONTEND_OWN_ERRORS = ("ComfyApp graph accessed before initialization", "violates the document's Content Security",
+                       "violates the following Content Security Policy")
 
 
 def console_errors(console: list[dict]) -> list[dict]:
-    """Console errors and uncaught exceptions, except the front-end's own 404s for a fresh user folder."""
+    """Console errors and uncaught exceptions, except the front-end's own: 404s for a fresh user folder, and
+    the messages it logs with no pack at all."""
     return [
         entry for entry in console
         if entry["type"] in ("error", "pageerror")
         and not ("status of 404" in entry["text"] and FRESH_USER_404.search(entry["url"]))
+        and not any(text in entry["text"] for text in FRONTEND_OWN_ERRORS)
     ]

@@ -4,8 +4,9 @@
 //   NODE_PATH=<node_modules with playwright-core> node frontend.mjs SERVER_URL JOB.json RESULT.json
 //
 // JOB.json: {"settings": {id: value}, "build": {name: spec}, "load": {name: ui_workflow}, "probe": {...}, "queue": {...},
-// "thumbnails": {name: png path}, "screenshot": path} (each optional; see the functions below). RESULT.json: {"built": {name: {ui, api}},
-// "loaded": {name: {api, views}}, "probe": {...}, "queued": {...}, "console": [{type, text, url}]}.
+// "open": {name: {workflow, screenshot}}, "thumbnails": {name: {path, caption}}, "screenshot": path} (each optional; see the
+// functions below). RESULT.json: {"built": {name: {ui, api}}, "loaded": {name: {api, views}}, "probe": {...},
+// "queued": {...}, "opened": {name: {...}}, "console": [{type, text, url}]}.
 // CHROMIUM names the browser (default /usr/bin/chromium).
 import { createRequire } from "node:module";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -21,7 +22,7 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"],
 });
-const result = { built: {}, loaded: {}, probe: null, queued: null, console: [] };
+const result = { built: {}, loaded: {}, probe: null, queued: null, opened: {}, console: [] };
 try {
   const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
   page.on("console", (m) => result.console.push({ type: m.type(), text: m.text(), url: m.location()?.url ?? "" }));
@@ -34,7 +35,8 @@ try {
     null, { timeout: 120000 },
   );
 
-  await page.evaluate(`window.navaUntil = ${until.toString()}; window.navaPlay = ${playMedia.toString()}`);
+  await page.evaluate(`window.navaUntil = ${until.toString()}; window.navaPlay = ${playMedia.toString()};
+    window.navaLegibleWidth = ${legibleWidth.toString()}; window.navaContrast = ${contrastOf.toString()}`);
   await page.evaluate(async (settings) => {
     for (const [id, value] of Object.entries(settings)) await window.comfyAPI.app.app.extensionManager.setting.set(id, value);
   }, job.settings ?? {});
@@ -45,25 +47,46 @@ try {
   for (const [name, workflow] of Object.entries(job.load ?? {})) {
     result.loaded[name] = await page.evaluate(loadWorkflow, workflow);
   }
+  for (const [name, { workflow, screenshot }] of Object.entries(job.open ?? {})) {
+    // as the template browser opens a template; then one frame drawn with every text it draws recorded
+    result.opened[name] = await page.evaluate(openTemplate, { name, workflow });
+    await page.waitForTimeout(500);
+    result.opened[name].drawn = await page.evaluate(drawnTexts);
+    if (screenshot) await page.screenshot({ path: screenshot });
+  }
+  if (job.runTwice) result.ranTwice = await page.evaluate(runTwice, job.runTwice);
   if (job.probe) result.probe = await page.evaluate(probeExtension, job.probe);
   if (job.queue) result.queued = await page.evaluate(queueAndPlay, job.queue);
-  for (const [name, path] of Object.entries(job.thumbnails ?? {})) {
-    // the template browser's picture of a workflow: the whole graph fitted into the canvas area, as a PNG
-    await page.evaluate(async ({ workflow, area }) => {
+  for (const [name, { path, caption }] of Object.entries(job.thumbnails ?? {})) {
+    // the template browser's picture of a workflow: the whole graph fitted into the canvas area under a caption
+    // naming what the template makes, as a PNG
+    await page.evaluate(async ({ workflow, area, caption }) => {
       const app = window.comfyAPI.app.app;
       await app.loadGraphData(structuredClone(workflow), true, false);
       const title = window.LiteGraph.NODE_TITLE_HEIGHT;
+      const band = area.height * 0.28;
       const boxes = app.graph.nodes.map((n) => [n.pos[0], n.pos[1] - title, n.pos[0] + n.size[0], n.pos[1] + n.size[1]]);
       const [left, top] = [0, 1].map((i) => Math.min(...boxes.map((b) => b[i])));
       const [right, bottom] = [2, 3].map((i) => Math.max(...boxes.map((b) => b[i])));
-      const scale = Math.min(area.width / (right - left), area.height / (bottom - top));
+      const scale = Math.min(area.width / (right - left), (area.height - band) / (bottom - top));
       const ds = app.canvas.ds;
       ds.scale = scale;
-      ds.offset = [area.x / scale - left + (area.width / scale - (right - left)) / 2, area.y / scale - top];
+      ds.offset = [area.x / scale - left + (area.width / scale - (right - left)) / 2, (area.y + band) / scale - top];
       app.canvas.setDirty(true, true);
-    }, { workflow: result.built[name]?.ui ?? job.load[name], area: THUMBNAIL_AREA });
+      const label = document.createElement("div");
+      label.id = "nava-thumbnail-caption";
+      Object.assign(label.style, {
+        position: "fixed", left: `${area.x}px`, top: `${area.y}px`, width: `${area.width}px`, height: `${band}px`,
+        display: "flex", alignItems: "center", justifyContent: "center", zIndex: 10000, background: "#1d2733",
+        color: "#f2f2f2", font: "bold 96px sans-serif", letterSpacing: "1px",
+      });
+      label.textContent = caption;
+      document.getElementById("nava-thumbnail-caption")?.remove();
+      document.body.append(label);
+    }, { workflow: result.built[name]?.ui ?? job.load[name], area: THUMBNAIL_AREA, caption });
     await page.waitForTimeout(1500);
     await page.screenshot({ path, clip: THUMBNAIL_AREA });
+    await page.evaluate(() => document.getElementById("nava-thumbnail-caption")?.remove());
   }
   if (job.screenshot) await page.screenshot({ path: job.screenshot });
 } finally {
@@ -73,8 +96,10 @@ try {
 
 // --- functions below run inside the page ---
 
-// spec: {nodes: [{id, type, title?, pos, size?, widgets: {name: value}, models?: [...]}],
-//        links: [[src id, output name, dst id, input name]], extra?: {...}}
+// spec: {nodes: [{id, type, col, title?, minSize?, widgets: {name: value}, models?: [...]}],
+//        links: [[src id, output name, dst id, input name]]}
+// Nodes are laid out in columns, left to right in `col` order, each column stacked top to bottom in spec order;
+// every node is made wide enough for its title and for each widget's label and value.
 async function buildWorkflow(spec) {
   const app = window.comfyAPI.app.app;
   const LiteGraph = window.LiteGraph;
@@ -86,15 +111,14 @@ async function buildWorkflow(spec) {
     if (!node) throw new Error(`node type ${n.type} is not registered`);
     node.id = n.id;
     graph.add(node);
-    node.pos = n.pos;
     if (n.title) node.title = n.title;
     for (const [name, value] of Object.entries(n.widgets ?? {})) {
       const widget = node.widgets?.find((w) => w.name === name);
       if (!widget) throw new Error(`${n.type} has no widget ${name}: ${node.widgets?.map((w) => w.name)}`);
       widget.value = value;
+      widget.callback?.(value); // as when a person picks it (web/nava.js reacts to the sampler's mode)
     }
     if (n.models) node.properties.models = n.models;
-    node.setSize(n.size ?? node.computeSize());
     byId[n.id] = node;
   }
   for (const [src, output, dst, input] of spec.links) {
@@ -104,9 +128,102 @@ async function buildWorkflow(spec) {
     if (to.findInputSlot(input) < 0) throw new Error(`${to.type} has no input ${input}`);
     if (!from.connect(slot, to, input)) throw new Error(`cannot link ${from.type}.${output} -> ${to.type}.${input}`);
   }
+  const [gapX, gapY] = spec.gap ?? [20, 16];
+  const title = LiteGraph.NODE_TITLE_HEIGHT;
+  let x = 0;
+  for (const col of [...new Set(spec.nodes.map((n) => n.col))].sort((a, b) => a - b)) {
+    const column = spec.nodes.filter((m) => m.col === col);
+    const width = Math.max(...column.map((n) => Math.max(n.minSize?.[0] ?? 0, byId[n.id].computeSize()[0],
+      window.navaLegibleWidth(byId[n.id]))));
+    let y = 0;
+    for (const n of column) {
+      const node = byId[n.id];
+      node.setSize([width, Math.max(n.minSize?.[1] ?? 0, node.computeSize()[1])]);
+      node.pos = [x, y + title];
+      y += title + node.size[1] + gapY;
+    }
+    x += width + gapX;
+  }
   const ui = graph.serialize();
   const api = await app.graphToPrompt();
   return { ui, api: api.output };
+}
+
+// Wide enough to draw the title and every visible widget's label beside its value without cutting either.
+function legibleWidth(node) {
+  const LiteGraph = window.LiteGraph;
+  const ctx = document.createElement("canvas").getContext("2d");
+  ctx.font = `${LiteGraph.NODE_TEXT_SIZE}px ${LiteGraph.NODE_FONT ?? "Arial"}`;
+  const titleWidth = ctx.measureText(node.title).width + 2 * LiteGraph.NODE_TITLE_HEIGHT + 40; // dot, badges
+  ctx.font = `${LiteGraph.NODE_SUBTEXT_SIZE ?? 12}px ${LiteGraph.NODE_FONT ?? "Arial"}`;
+  const widgetWidths = (node.widgets ?? [])
+    .filter((w) => !w.hidden && !w.element && ["combo", "number", "text", "toggle", "slider"].includes(w.type))
+    .map((w) => ctx.measureText(String(w.label ?? w.name)).width + ctx.measureText(String(w.value)).width + 90);
+  return Math.ceil(Math.max(titleWidth, ...widgetWidths));
+}
+
+// The template browser's own call (both front-end versions), then what a person sees at the opening view.
+async function openTemplate({ name, workflow }) {
+  const app = window.comfyAPI.app.app;
+  await app.loadGraphData(structuredClone(workflow), true, true, name, { openSource: "template" });
+  await window.navaUntil(() => false, 300); // let the view settle (fitView runs on the next frame)
+  const canvas = app.canvas;
+  const vue = !!app.extensionManager.setting.get("Comfy.VueNodes.Enabled");
+  const rect = canvas.canvas.getBoundingClientRect();
+  const toScreen = (x, y) => canvas.ds.convertOffsetToCanvas([x, y]);
+  const title = window.LiteGraph.NODE_TITLE_HEIGHT;
+  const nodes = app.graph.nodes.map((n) => {
+    const [left, top] = toScreen(n.pos[0], n.pos[1] - title);
+    const [right, bottom] = toScreen(n.pos[0] + n.size[0], n.pos[1] + n.size[1]);
+    return { id: n.id, type: n.type, title: n.title, box: [left + rect.left, top + rect.top, right + rect.left, bottom + rect.top],
+      pos: [...n.pos], size: [...n.size], widgets: (n.widgets ?? []).filter((w) => !w.hidden && w.type !== "hidden").map((w) => w.name) };
+  });
+  const out = {
+    scale: canvas.ds.scale, threshold: canvas._lowQualityZoomThreshold ?? null, lowQuality: canvas.low_quality,
+    view: [rect.left, rect.top, rect.right, rect.bottom], nodes, vue,
+  };
+  if (vue) {
+    await window.navaUntil(() => document.querySelector("[data-node-id]"), 5000);
+    // every piece of note text: its colour against the background actually behind it
+    out.noteText = [...document.querySelectorAll("[data-node-id]")]
+      .filter((el) => app.graph.getNodeById(Number(el.dataset.nodeId))?.type === "MarkdownNote")
+      .flatMap((el) => [...el.querySelectorAll("code, strong, p, li, td, th, h2")])
+      .map((el) => ({ tag: el.tagName, text: el.textContent.slice(0, 60), contrast: window.navaContrast(el) }));
+  }
+  return out;
+}
+
+// WCAG contrast ratio of an element's text colour against the first opaque background behind it.
+function contrastOf(el) {
+  const rgba = (css) => (css.match(/[\d.]+/g) ?? []).map(Number);
+  let background = null;
+  for (let node = el; node && !background; node = node.parentElement) {
+    const c = rgba(getComputedStyle(node).backgroundColor);
+    if (c.length >= 3 && (c.length === 3 || c[3] > 0.9)) background = c;
+  }
+  const luminance = ([r, g, b]) => {
+    const lin = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  const [a, b] = [luminance(rgba(getComputedStyle(el).color)), luminance(background ?? [0, 0, 0])];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}
+
+// Draws one frame of the canvas and returns every string drawn (titles, widget labels and values).
+function drawnTexts() {
+  const app = window.comfyAPI.app.app;
+  const texts = [];
+  const fillText = CanvasRenderingContext2D.prototype.fillText;
+  CanvasRenderingContext2D.prototype.fillText = function (text, ...rest) {
+    texts.push(String(text));
+    return fillText.call(this, text, ...rest);
+  };
+  try {
+    app.canvas.draw(true, true);
+  } finally {
+    CanvasRenderingContext2D.prototype.fillText = fillText;
+  }
+  return texts;
 }
 
 async function loadWorkflow(workflow) {
@@ -142,6 +259,11 @@ async function probeExtension(probe) {
     widget.inputEl.dispatchEvent(new Event("input"));
   };
   out.widgetNames = node.widgets.map((w) => w.name);
+  out.textBoxLabels = ["prompt", "negative_prompt"].map((name) => {
+    const box = node.widgets.find((w) => w.name === name).inputEl; // its own style: it may not be on screen yet
+    return { label: box.dataset.navaLabel ?? null, image: box.style.backgroundImage.includes("svg"),
+      padTop: parseFloat(box.style.paddingTop) };
+  });
   for (const [label, text] of Object.entries(probe.prompts ?? {})) {
     setPrompt(text);
     out[label] = state();
@@ -208,13 +330,37 @@ async function queueAndPlay({ workflow, overrides, timeoutMs }) {
   await app.queuePrompt(0, 1);
   const end = await ended;
   const out = { end: end.type, error: end.type === "execution_error" ? end.detail : null };
+  // every player on screen once the front-end has shown the result (one expected: the front-end's own)
+  const players = () => [...document.querySelectorAll("video, audio")].filter((m) => m.getBoundingClientRect().height > 0);
+  await window.navaUntil(() => players().length > 0, 10000);
+  await window.navaUntil(() => false, 1000); // a second player would appear by now
   const save = app.graph.nodes.find((n) => n.type === "NAVASaveAV");
-  await window.navaUntil(() => save.widgets.some((w) => w.name === "nava_player"), 5000);
   out.saveWidgets = save.widgets.map((w) => w.name);
-  out.videosOnNode = save.widgets.filter((w) => w.element).map((w) => w.element.querySelectorAll("video").length);
-  const media = save.widgets.find((w) => w.name === "nava_player")?.element.querySelector("video, audio");
+  out.players = players().map((m) => ({ tag: m.tagName, src: m.getAttribute("src") ?? m.currentSrc }));
+  const media = players()[0];
   if (media) out.player = await window.navaPlay(media);
   return out;
+}
+
+// Presses Run twice on a workflow with the POST replaced by a stub; returns each prompt's NAVA Sampler seed.
+async function runTwice(workflow) {
+  const app = window.comfyAPI.app.app;
+  const api = window.comfyAPI.api.api;
+  await app.loadGraphData(structuredClone(workflow), true, false);
+  const post = api.queuePrompt;
+  const seeds = [];
+  api.queuePrompt = async (number, prompt) => {
+    const sampler = Object.values(prompt.output).find((n) => n.class_type === "NAVASampler");
+    seeds.push(sampler.inputs.seed);
+    return { prompt_id: `probe${seeds.length}`, node_errors: {} };
+  };
+  try {
+    await app.queuePrompt(0, 1);
+    await app.queuePrompt(0, 1);
+  } finally {
+    api.queuePrompt = post;
+  }
+  return { seeds };
 }
 
 // Waits for the media's metadata, plays it for a moment, and reports what a person would see and hear.

@@ -38,26 +38,30 @@ def rewrite_graph() -> dict:
         "rewrite a short idea, then text to audio+video",
         "NAVA was trained on long, structured, mostly Chinese captions: short prompts work much worse. Here "
         "Generate Text (ComfyUI 0.33 or newer) runs Qwen3-4B on NAVA's rewrite instructions, and NAVA Rewritten "
-        "Prompt checks that the `<S>…<E>` spans came back word for word (Preview Any shows what changed). Write "
+        "Prompt checks that the **&lt;S&gt;…&lt;E&gt;** spans came back word for word (Preview Any shows what changed). Write "
         "your idea in NAVA Rewrite Instructions.",
         prompt="", models=AV, prefix="NAVA/rewrite_text_to_av",
     )
-    note = spec["nodes"][0]
+    (note,) = [node for node in spec["nodes"] if node["type"] == "MarkdownNote"]
     rows = note["widgets"]["text"].split("\n\n")
-    rows[2] += f"\n| [{LLM['name']}]({LLM['url']}) | `models/{LLM['directory']}/` |"
+    rows[2] += f"\n| [{LLM['name']}]({LLM['url']}) | **models/{LLM['directory']}/** |"
     note["widgets"]["text"] = "\n\n".join(rows)
-    below = 4 * 160 + 20
+    # columns, left to right: models and the idea | Generate Text | the checked prompt | what changed and NAVA's
+    # prompt | sampler | decode and the note | save
+    later = {COLUMN["sampler"], COLUMN["decode"], COLUMN["save"]}
+    for node in spec["nodes"]:
+        node["col"] += 2 if node["col"] in later else 0
     spec["nodes"] = [node for node in spec["nodes"] if node["id"] != PROMPT]
     spec["nodes"] += [
-        {"id": CLIP_LOADER, "type": "CLIPLoader", "pos": [COLUMN["loaders"], below],
+        {"id": CLIP_LOADER, "type": "CLIPLoader", "col": COLUMN["loaders"],
          "widgets": {"clip_name": LLM["name"]}, "models": [LLM]},
-        {"id": INSTRUCTIONS, "type": "NAVARewriteInstructions", "pos": [COLUMN["loaders"], below + 160],
-         "size": [380, 240], "widgets": {"prompt": IDEA}},
-        {"id": GENERATE, "type": "TextGenerate", "pos": [COLUMN["prompt"], below],
+        {"id": INSTRUCTIONS, "type": "NAVARewriteInstructions", "col": COLUMN["loaders"], "minSize": [380, 240],
+         "widgets": {"prompt": IDEA}},
+        {"id": GENERATE, "type": "TextGenerate", "col": COLUMN["prompt"],
          "widgets": {"max_length": MAX_NEW_TOKENS, **SAMPLING, "thinking": False}},
-        {"id": REWRITTEN, "type": "NAVARewrittenPrompt", "pos": [COLUMN["prompt"], 0]},
-        {"id": PREVIEW, "type": "PreviewAny", "pos": [COLUMN["prompt"], 160], "size": [460, 300]},
-        {"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "pos": [COLUMN["sampler"], 520], "size": [360, 240]},
+        {"id": REWRITTEN, "type": "NAVARewrittenPrompt", "col": COLUMN["prompt"] + 1},
+        {"id": PREVIEW, "type": "PreviewAny", "col": COLUMN["prompt"] + 2, "minSize": [360, 300]},
+        {"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "col": COLUMN["prompt"] + 2, "minSize": [360, 240]},
     ]
     spec["links"] += [
         [CLIP_LOADER, "CLIP", GENERATE, "clip"],

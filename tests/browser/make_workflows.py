@@ -19,7 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser import API, WORKFLOWS, console_errors, missing_tools, run_frontend, start_ui_server  # noqa: E402
+from browser import (  # noqa: E402
+    API,
+    WORKFLOWS,
+    console_errors,
+    missing_tools,
+    run_frontend,
+    start_ui_server,
+    without_display_inputs,
+)
 
 MODELS = {
     "mmdit": {
@@ -53,32 +61,38 @@ LOADERS = {
 }
 LOADER_IDS = {"mmdit": 1, "video_vae": 2, "audio_vae": 3, "text_encoder": 4, "speaker_encoder": 5}
 PROMPT, SAMPLER, DECODE, SAVE, NOTE = 10, 11, 12, 13, 20
-COLUMN = {"note": -460, "loaders": 0, "inputs": 0, "prompt": 400, "sampler": 900, "decode": 1280, "save": 1280}
+# Columns, read left to right: the models the prompt needs and its inputs (first frame, voices); the prompt with
+# the VAEs below it (they feed the sampler and the decoder); sampling; decoding with the note below; the saved file.
+COLUMN = {"loaders": 0, "inputs": 0, "prompt": 1, "vaes": 1, "sampler": 2, "decode": 3, "note": 3, "save": 4}
+VAES = ("video_vae", "audio_vae")
 
 
 def note(title: str, models: list[str], extra: str) -> dict:
+    # Bold, not `code`: the Vue node renderer draws code spans in a colour that can hardly be read on a note.
     rows = "\n".join(
-        f"| [{MODELS[m]['name']}]({MODELS[m]['url']}) | `models/{MODELS[m]['directory']}/` |" for m in models
+        f"| [{MODELS[m]['name']}]({MODELS[m]['url']}) | **models/{MODELS[m]['directory']}/** |" for m in models
     )
     renamed = (
-        "\n\nThe ReDimNet file downloads as `M-vb2+vox2+cnc-ft_mix.pt`: save it as `ReDimNet-M-vb2+vox2+cnc-ft_mix.pt`."
+        "\n\nThe ReDimNet file downloads as **M-vb2+vox2+cnc-ft_mix.pt**: save it as "
+        "**ReDimNet-M-vb2+vox2+cnc-ft_mix.pt**."
         if "speaker_encoder" in models else ""
     )
     text = (
         f"## NAVA: {title}\n\n{extra}\n\n| file | put it in |\n|---|---|\n{rows}{renamed}\n\n"
-        "Settings are NAVA's defaults: 1280x704, 6 s at 24 fps, 50 UniPC steps, guidance 3/2/3/2/3, seed 42. "
-        "Fewer steps or a smaller size run faster at lower quality.\n\n"
-        "Speech goes between `<S>` and `<E>`; `voice_1` speaks the first span, `voice_2` the second, and so on."
+        "Settings are NAVA's defaults: 1280x704, 6 s at 24 fps, 50 UniPC steps, guidance 3/2/3/2/3; the seed "
+        "changes after every Run. Fewer steps or a smaller size run faster at lower quality.\n\n"
+        "Speech goes between **&lt;S&gt;** and **&lt;E&gt;**; voice_1 speaks the first span, voice_2 the second, "
+        "and so on."
     )
-    return {"id": NOTE, "type": "MarkdownNote", "pos": [COLUMN["note"], 0], "size": [420, 560], "widgets": {"text": text}}
+    return {"id": NOTE, "type": "MarkdownNote", "col": COLUMN["note"], "minSize": [300, 560], "widgets": {"text": text}}
 
 
 def loaders(models: list[str]) -> list[dict]:
     nodes = []
-    for row, model in enumerate(models):
+    for model in models:
         node_type, widget, _ = LOADERS[model]
         nodes.append({
-            "id": LOADER_IDS[model], "type": node_type, "pos": [COLUMN["loaders"], row * 160],
+            "id": LOADER_IDS[model], "type": node_type, "col": COLUMN["vaes" if model in VAES else "loaders"],
             "widgets": {widget: MODELS[model]["name"]}, "models": [MODELS[model]],
         })
     return nodes
@@ -88,23 +102,28 @@ def graph(title: str, text: str, *, prompt: str, models: list[str], mode: str = 
           voices: tuple[str, ...] = (), prefix: str) -> dict:
     """One NAVA graph: loaders, optional first frame and voices, prompt, sampler, decode, save."""
     video = mode != "audio only"
-    nodes = [note(title, models, text), *loaders(models)]
     links = [[LOADER_IDS["text_encoder"], "text_encoder", PROMPT, "text_encoder"]]
-    below = len(models) * 160 + 20
+    nodes = [
+        {"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "col": COLUMN["prompt"], "minSize": [340, 440],
+         "widgets": {"prompt": prompt}},
+        *loaders(models),  # a column is stacked in list order: the prompt above the VAEs
+    ]
     if "speaker_encoder" in models:
         links.append([LOADER_IDS["speaker_encoder"], "speaker_encoder", PROMPT, "speaker_encoder"])
     for i, name in enumerate(voices, start=1):
-        nodes.append({"id": 30 + i, "type": "LoadAudio", "pos": [COLUMN["inputs"], below + (i - 1) * 190], "widgets": {"audio": name}})
+        nodes.append({"id": 30 + i, "type": "LoadAudio", "col": COLUMN["inputs"], "widgets": {"audio": name}})
         links.append([30 + i, "AUDIO", PROMPT, f"voice_{i}"])
     if image:
-        nodes.append({"id": 30, "type": "LoadImage", "pos": [COLUMN["inputs"], below], "widgets": {"image": image}})
+        nodes.append({"id": 30, "type": "LoadImage", "col": COLUMN["inputs"], "minSize": [0, 320], "widgets": {"image": image}})
         links += [[30, "IMAGE", SAMPLER, "first_frame"], [LOADER_IDS["video_vae"], "video_vae", SAMPLER, "video_vae"]]
     nodes += [
-        {"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "pos": [COLUMN["prompt"], 0], "size": [460, 520], "widgets": {"prompt": prompt}},
-        {"id": SAMPLER, "type": "NAVASampler", "pos": [COLUMN["sampler"], 0],
-         "widgets": {"mode": mode, "seed": 42, "control_after_generate": "fixed"}},
-        {"id": DECODE, "type": "NAVADecodeAV", "pos": [COLUMN["decode"], 0]},
-        {"id": SAVE, "type": "NAVASaveAV", "pos": [COLUMN["save"], 200], "size": [420, 420], "widgets": {"filename_prefix": prefix}},
+        # "randomize": each Run draws a new seed (after this run), so a second Run makes and saves a new clip
+        {"id": SAMPLER, "type": "NAVASampler", "col": COLUMN["sampler"],
+         "widgets": {"mode": mode, "seed": 42, "control_after_generate": "randomize"}},
+        {"id": DECODE, "type": "NAVADecodeAV", "col": COLUMN["decode"]},
+        note(title, models, text),
+        {"id": SAVE, "type": "NAVASaveAV", "col": COLUMN["save"], "minSize": [300, 340 if video else 160],
+         "widgets": {"filename_prefix": prefix}},
     ]
     links += [
         [LOADER_IDS["mmdit"], "model", SAMPLER, "model"],
@@ -159,10 +178,20 @@ SPECS = {
 }
 
 
+# What each template makes, written across the top of its thumbnail in the template browser
+CAPTIONS = {
+    "nava_text_to_av": "text → video + sound",
+    "nava_image_to_av": "image → video + sound",
+    "nava_dialogue_three_voices": "3 voices → dialogue",
+    "nava_audio_only": "text → sound only",
+    "nava_rewrite_text_to_av": "idea → rewrite → video",
+}
+
+
 def finish(name: str, ui: dict) -> dict:
-    """Stable id and a view that shows the whole graph."""
+    """Stable id, and no saved view: both front-ends then fit the whole graph into the window when it opens."""
     ui["id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyui-nava/workflows/{name}"))
-    ui.setdefault("extra", {})["ds"] = {"scale": 0.75, "offset": [620, 110]}
+    ui.get("extra", {}).pop("ds", None)
     return ui
 
 
@@ -184,17 +213,19 @@ def main(specs: dict = SPECS, prepare=None) -> None:
         if prepare:
             prepare(server)
         try:
-            thumbnails = {name: str(base / f"{name}.png") for name in specs}
-            result = run_frontend(server, {"build": specs, "thumbnails": thumbnails}, base)
-            for name, path in thumbnails.items():
-                save_thumbnail(Path(path), WORKFLOWS / f"{name}.jpg")
+            thumbnails = {name: {"path": str(base / f"{name}.png"), "caption": CAPTIONS[name]} for name in specs}
+            job = {"settings": {"Comfy.VueNodes.Enabled": False}, "build": specs, "thumbnails": thumbnails}
+            result = run_frontend(server, job, base)
+            for name, thumbnail in thumbnails.items():
+                save_thumbnail(Path(thumbnail["path"]), WORKFLOWS / f"{name}.jpg")
         finally:
             server.process.terminate()
             server.process.wait(30)
     API.mkdir(exist_ok=True)
     for name, built in result["built"].items():
         (WORKFLOWS / f"{name}.json").write_text(json.dumps(finish(name, built["ui"]), indent=2, ensure_ascii=False) + "\n")
-        (API / f"{name}.json").write_text(json.dumps(built["api"], indent=2, ensure_ascii=False) + "\n")
+        api = without_display_inputs(built["api"])
+        (API / f"{name}.json").write_text(json.dumps(api, indent=2, ensure_ascii=False) + "\n")
         print(f"wrote workflows/{name}.json and workflows/api/{name}.json")
     errors = console_errors(result["console"])
     if errors:

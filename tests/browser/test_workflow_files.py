@@ -32,6 +32,61 @@ def test_every_ui_template_has_an_api_copy_and_a_thumbnail():
         assert thumbnail.read_bytes()[:3] == b"\xff\xd8\xff" and thumbnail.stat().st_size < 64 * 1024
 
 
+def test_thumbnails_tell_the_templates_apart():
+    import numpy as np
+    from PIL import Image
+
+    pictures = {name: np.asarray(Image.open(WORKFLOWS / f"{name}.jpg").convert("L"), dtype=np.float32) for name in UI}
+    top = {name: picture[: picture.shape[0] * 28 // 100] for name, picture in pictures.items()}  # the caption band
+    for a in UI:
+        for b in UI:
+            if a < b:  # mean grey-level difference; bare graph screenshots differed there by 1 to 4
+                assert np.abs(top[a] - top[b]).mean() > 10, (a, b)
+
+
+@pytest.mark.parametrize("name", sorted(UI))
+def test_graph_reads_left_to_right(name):
+    """Every link leaves a node's right edge for a node that starts further right; columns do not overlap."""
+    nodes = {n["id"]: n for n in UI[name]["nodes"]}
+    for _, source, _, target, _, _ in UI[name]["links"]:
+        src, dst = nodes[source], nodes[target]
+        assert src["pos"][0] + src["size"][0] < dst["pos"][0], (src["type"], dst["type"])
+
+
+@pytest.mark.parametrize("name", sorted(UI))
+def test_template_opens_fitted_and_draws_a_new_seed_after_each_run(name):
+    assert "ds" not in UI[name].get("extra", {})  # no saved view: both front-ends fit the graph to the window
+    (sampler,) = [n for n in UI[name]["nodes"] if n["type"] == "NAVASampler"]
+    values = sampler["widgets_values"]
+    assert values[values.index(42) + 1] == "randomize"  # seed 42, then "control after generate"
+
+
+@pytest.mark.parametrize("name", sorted(UI))
+def test_note_uses_no_code_spans(name):
+    # the Vue node renderer draws `code` on a note in a colour that can hardly be read (contrast 1.8)
+    (note,) = [n for n in UI[name]["nodes"] if n["type"] == "MarkdownNote"]
+    assert "`" not in note["widgets_values"][0]
+
+
+def test_readme_tells_headless_users_what_the_api_files_cost_and_how_to_shrink_them():
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    note = readme[readme.index("**Headless runs get NAVA's real settings.**"):]
+    for api in API.values():
+        (sampler,) = [n["inputs"] for n in api.values() if n["class_type"] == "NAVASampler"]
+        assert f"{sampler['width']}×{sampler['height']}, {sampler['seconds']:g} s, {sampler['steps']} steps" in note
+    assert re.search(r"about \d+ min \(\d+ s a step,\s+\d+ s to decode", note)  # measured, with its command
+    overrides = re.search(r'sampler\["inputs"\]\.update\((.*)\)', note).group(1)
+    keys = dict(item.split("=") for item in overrides.replace(" ", "").split(","))
+    assert all(set(keys) <= set(n["inputs"]) for api in API.values() for n in api.values() if n["class_type"] == "NAVASampler")
+
+
+def test_api_copies_hold_only_what_the_server_reads():
+    # 1.35's LoadAudio sent a display-only "audioUI" value; 1.49 does not: neither is kept
+    assert all("audioUI" not in node["inputs"] for api in API.values() for node in api.values())
+
+
 @pytest.mark.parametrize("name", sorted(UI))
 def test_each_loader_lists_its_model_file_with_folder_and_download_url(name):
     loaders = [n for n in UI[name]["nodes"] if n["type"] in LOADER_FOLDERS]

@@ -1,12 +1,12 @@
-"""The shipped workflows and web/nava.js in ComfyUI's real front-end (headless Chromium).
+"""The shipped workflows and web/nava.js in ComfyUI's real front-end (headless Chromium, a 1600x1000 window).
 
 Skipped unless COMFYUI_PATH names a ComfyUI checkout and Node.js, Chromium and playwright-core are found
 (see browser.py). One server (tiny weights, our repo mounted as a pack) and three browser sessions serve all
-tests: one loads every UI workflow, converts it with `app.graphToPrompt()` and exercises the extension on a
-scratch graph; one loads them again with the Vue node renderer ("Nodes 2.0"); the last queues the text-to-AV
-template from the UI and plays what NAVA Save shows. That
-run uses small sampler settings (2 steps, 64x64, 1 s) in place of the template's 50 steps, 1280x704, 6 s,
-so it finishes on the tiny weights on a CPU.
+tests: one opens every template as the template browser does (screenshots kept under the session's temporary
+folder), converts it with `app.graphToPrompt()` and exercises the extension on a scratch graph; one does the
+same with the Vue node renderer ("Nodes 2.0"); the last queues the text-to-AV template from the UI and plays
+what NAVA Save shows. That run uses small sampler settings (2 steps, 64x64, 1 s) in place of the template's
+50 steps, 1280x704, 6 s, so it finishes on the tiny weights on a CPU.
 """
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ REASON = missing_tools()
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
 UI_WORKFLOWS = {path.stem: path for path in sorted(WORKFLOWS.glob("*.json"))}
+# The templates this module opens, converts and runs: the pack's nodes and Core's, on every ComfyUI tested. The
+# rewrite template needs Generate Text (0.33+) and has its own module (test_rewrite_workflow_browser.py).
+PACK_TEMPLATES = {name: path for name, path in UI_WORKFLOWS.items() if name != "nava_rewrite_text_to_av"}
 TINY_RUN = {"NAVASampler": {"steps": 2, "aspect": "custom", "width": 64, "height": 64, "seconds": 1.0}}
 SAVED_PROBE = "probe_00001_.mp4"
 SAVED_SOUND = "probe_00001_.flac"
@@ -40,8 +43,8 @@ PROBE = {
     "voicePrompt": "Only one span: <S>hi there<E>",
     "voices": 2,
     "batch": 3,  # Run with a batch count of 3
-    "saved": [
-        {"nava_video": [{"filename": SAVED_PROBE, "subfolder": "NAVA", "type": "output"}]},
+    "saved": [  # what NAVA Save returns: Core's video preview for an MP4, the file alone for sound
+        {"images": [{"filename": SAVED_PROBE, "subfolder": "NAVA", "type": "output"}], "animated": [True]},
         {"audio": [{"filename": SAVED_SOUND, "subfolder": "NAVA", "type": "output"}]},
     ],
 }
@@ -66,26 +69,28 @@ def session(tmp_path_factory):
     add_llm_placeholder(server)  # the rewrite template's LLM, listed so the front-end does not look it up
     try:
         write_probe_files(server.base / "output" / "NAVA")
-        (base / "load").mkdir()
-        loaded = run_frontend(
-            server,
-            {"load": {name: json.loads(path.read_text()) for name, path in UI_WORKFLOWS.items()}, "probe": PROBE},
-            base / "load",
-        )
-        (base / "vue").mkdir()
-        vue = run_frontend(
-            server,
-            {"settings": {"Comfy.VueNodes.Enabled": True},
-             "load": {name: json.loads(path.read_text()) for name, path in UI_WORKFLOWS.items()}},
-            base / "vue",
-        )
+        workflows = {name: json.loads(path.read_text()) for name, path in PACK_TEMPLATES.items()}
+        runs = {}
+        for run, vue in (("loaded", False), ("vue", True)):
+            (base / run).mkdir()
+            job = {
+                "settings": {"Comfy.VueNodes.Enabled": vue},
+                "open": {name: {"workflow": w, "screenshot": str(base / run / f"{name}.png")} for name, w in workflows.items()},
+                "load": workflows,
+            }
+            if not vue:
+                job |= {"probe": PROBE, "runTwice": workflows["nava_text_to_av"]}
+            runs[run] = run_frontend(server, job, base / run)
         (base / "queue").mkdir()
         queued = run_frontend(
             server,
-            {"queue": {"workflow": json.loads(UI_WORKFLOWS["nava_text_to_av"].read_text()), "overrides": TINY_RUN,
-                       "timeoutMs": 300000}, "screenshot": str(base / "queued.png")},
+            {"settings": {"Comfy.VueNodes.Enabled": False},
+             "queue": {"workflow": workflows["nava_text_to_av"], "overrides": TINY_RUN, "timeoutMs": 300000},
+             "screenshot": str(base / "queued.png")},
             base / "queue",
         )
+        loaded, vue = runs["loaded"], runs["vue"]
+        print(f"screenshots of the templates as they open: {base / 'loaded'} (classic), {base / 'vue'} (Vue nodes)")
         yield {"loaded": loaded, "vue": vue, "queued": queued, "server": server}
     finally:
         server.process.terminate()
@@ -101,10 +106,10 @@ def test_the_five_templates_are_shipped():
 def test_every_workflow_loads_without_console_errors(session):
     for run in ("loaded", "vue", "queued"):
         assert console_errors(session[run]["console"]) == [], session[run]["console"]
-    assert set(session["loaded"]["loaded"]) == set(UI_WORKFLOWS)
+    assert set(session["loaded"]["loaded"]) == set(PACK_TEMPLATES)
 
 
-@pytest.mark.parametrize("name", list(UI_WORKFLOWS))
+@pytest.mark.parametrize("name", list(PACK_TEMPLATES))
 def test_graph_to_prompt_equals_the_committed_api_copy(session, name):
     exported = session["loaded"]["loaded"][name]["api"]
     committed = json.loads((API / f"{name}.json").read_text())
@@ -162,13 +167,9 @@ def test_span_view_is_neither_saved_in_the_workflow_nor_sent_in_the_prompt(sessi
     assert "nava_spans" not in probe["apiInputs"]
 
 
-def test_save_node_player_plays_a_saved_mp4_with_sound(session):
-    player = session["loaded"]["probe"]["players"][0]
-    assert player["tag"] == "VIDEO" and player["controls"] and not player["muted"], player
-    assert player["src"].startswith("/api/view?filename=probe_00001_.mp4&subfolder=NAVA&type=output")
-    assert player["ready"] is True and player["duration"] == pytest.approx(1.0, abs=0.05), player
-    assert (player["width"], player["height"]) == (96, 64)
-    assert player["played"] > 0 and player["audioBytes"] > 0, player
+def test_save_node_adds_no_player_of_its_own_for_an_mp4(session):
+    # NAVA Save returns Core's video preview; a second player from web/nava.js would double it
+    assert session["loaded"]["probe"]["players"][0] is None
 
 
 def test_save_node_player_plays_sound_saved_alone(session):
@@ -177,14 +178,64 @@ def test_save_node_player_plays_sound_saved_alone(session):
     assert player["duration"] == pytest.approx(1.0, abs=0.05) and player["played"] > 0 and player["audioBytes"] > 0
 
 
-def test_text_to_av_queued_from_the_ui_plays_in_the_save_node(session):
+def test_text_to_av_queued_from_the_ui_shows_one_player_that_plays_with_sound(session):
     queued = session["queued"]["queued"]
     assert queued["end"] == "execution_success", queued
+    assert [p["tag"] for p in queued["players"]] == ["VIDEO"], queued["players"]  # one player, not two
     player = queued["player"]
-    assert player["tag"] == "VIDEO" and player["ready"] is True and player["visible"], player
+    assert player["ready"] is True and player["visible"] and player["controls"] and not player["muted"], player
     assert (player["width"], player["height"]) == (64, 64)
     assert player["duration"] == pytest.approx(25 / 24, abs=0.05)
     assert player["played"] > 0 and player["audioBytes"] > 0, player
+
+
+@pytest.mark.parametrize("name", list(PACK_TEMPLATES))
+def test_template_opens_legibly_in_a_1600_px_window(session, name):
+    """As the template browser opens it: zoomed no lower than the front-end's low-quality threshold (below it
+    nodes are grey boxes without text), every node inside the window, every title drawn in full."""
+    opened = session["loaded"]["opened"][name]
+    assert opened["threshold"] is not None and opened["scale"] >= opened["threshold"], opened["scale"]
+    assert opened["lowQuality"] is False
+    left, top, right, bottom = opened["view"]
+    for node in opened["nodes"]:
+        x0, y0, x1, y1 = node["box"]
+        assert left <= x0 and top <= y0 and x1 <= right and y1 <= bottom, (node["title"], node["box"])
+        assert node["title"] in opened["drawn"], f"title {node['title']!r} not drawn"
+    assert [t for t in opened["drawn"] if "…" in t] == []  # nothing cut short: titles, labels, values
+
+
+@pytest.mark.parametrize("name", list(PACK_TEMPLATES))
+def test_template_opens_legibly_with_the_vue_node_renderer_too(session, name):
+    opened = session["vue"]["opened"][name]
+    assert opened["vue"] and opened["scale"] >= opened["threshold"]
+    # the note's own body text is drawn at 4.49:1 by the front-end; `code` spans were at 1.8:1
+    assert opened["noteText"] and all(t["contrast"] >= 4.0 for t in opened["noteText"]), opened["noteText"]
+
+
+VIDEO_ONLY_WIDGETS = {"aspect", "width", "height", "video_guidance", "video_align_guidance"}
+
+
+def test_audio_only_template_shows_no_video_widgets(session):
+    def sampler_widgets(name):
+        (sampler,) = [n for n in session["loaded"]["opened"][name]["nodes"] if n["type"] == "NAVASampler"]
+        return set(sampler["widgets"])
+
+    assert not VIDEO_ONLY_WIDGETS & sampler_widgets("nava_audio_only")
+    assert VIDEO_ONLY_WIDGETS <= sampler_widgets("nava_text_to_av")
+    # hidden, not removed: the values are still sent
+    api = session["loaded"]["loaded"]["nava_audio_only"]["api"]
+    assert VIDEO_ONLY_WIDGETS <= set(next(n["inputs"] for n in api.values() if n["class_type"] == "NAVASampler"))
+
+
+def test_prompt_nodes_text_boxes_are_labelled_in_the_classic_renderer(session):
+    labels = session["loaded"]["probe"]["textBoxLabels"]
+    assert [label["label"] for label in labels] == ["prompt", "negative prompt"]
+    assert all(label["image"] and label["padTop"] >= 12 for label in labels)
+
+
+def test_a_second_run_uses_a_new_seed(session):
+    first, second = session["loaded"]["ranTwice"]["seeds"]
+    assert first == 42 and second != first  # NAVA's seed first, then a new clip on every Run
 
 
 def test_templates_are_listed_and_served_for_the_template_browser(session):

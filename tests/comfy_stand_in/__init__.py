@@ -23,7 +23,9 @@ def install(base: Path, models: Path | None = None) -> None:
     import comfy.model_management
     import comfy.utils
     import folder_paths
+    import latent_preview
 
     folder_paths.reset(Path(base), models)
+    latent_preview.PREVIEW_METHOD = "auto"
     comfy.model_management.reset()
     comfy.utils.PROGRESS_BAR_HOOK = None

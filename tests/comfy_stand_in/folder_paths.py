@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import time
 from pathlib import Path
 
 supported_pt_extensions = {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"}
@@ -66,3 +68,20 @@ def get_output_directory() -> str:
 
 def get_temp_directory() -> str:
     return _temp_directory
+
+
+def get_save_image_path(filename_prefix: str, output_dir: str, image_width=0, image_height=0):
+    """(folder, name, next number, subfolder, prefix): Core's contract, with %year%..%second%, %width%, %height%."""
+    now = time.localtime()
+    values = {"width": image_width, "height": image_height, "year": now.tm_year, "month": f"{now.tm_mon:02}",
+              "day": f"{now.tm_mday:02}", "hour": f"{now.tm_hour:02}", "minute": f"{now.tm_min:02}",
+              "second": f"{now.tm_sec:02}"}
+    for key, value in values.items():
+        filename_prefix = filename_prefix.replace(f"%{key}%", str(value))
+    subfolder, name = os.path.split(os.path.normpath(filename_prefix))
+    folder = os.path.abspath(os.path.join(output_dir, subfolder))
+    if os.path.commonpath((os.path.abspath(output_dir), folder)) != os.path.abspath(output_dir):
+        raise Exception("Saving image outside the output folder is not allowed.")
+    os.makedirs(folder, exist_ok=True)
+    numbers = [int(m.group(1)) for f in os.listdir(folder) if (m := re.match(rf"{re.escape(name)}_(\d+)_", f))]
+    return folder, name, max(numbers, default=0) + 1, subfolder, filename_prefix

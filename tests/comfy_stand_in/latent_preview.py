@@ -1,4 +1,5 @@
-"""Stand-in for ComfyUI's `latent_preview`: a linear latent -> RGB projection of the first frame."""
+"""Stand-in for ComfyUI's `latent_preview`: a linear latent -> RGB projection of the first frame, chosen by the
+preview method (`PREVIEW_METHOD`, ComfyUI's `--preview-method` / a prompt's `preview_method`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import torch
 from PIL import Image
 
 MAX_PREVIEW_RESOLUTION = 512
+PREVIEW_METHOD = "auto"
 
 
 class Latent2RGBPreviewer:
@@ -18,3 +20,9 @@ class Latent2RGBPreviewer:
         rgb = torch.einsum("chw,cr->hwr", frame.float().cpu(), self.factors) + self.bias
         pixels = ((rgb + 1) / 2).clamp(0, 1).mul(255).to(torch.uint8).numpy()
         return preview_format, Image.fromarray(pixels), MAX_PREVIEW_RESOLUTION
+
+
+def get_previewer(device, latent_format):
+    if PREVIEW_METHOD == "none":
+        return None
+    return Latent2RGBPreviewer(latent_format.latent_rgb_factors, latent_format.latent_rgb_factors_bias)

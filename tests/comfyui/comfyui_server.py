@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 COMFYUI_PATH = os.environ.get("COMFYUI_PATH")
 COMFYUI_PYTHON = os.environ.get("COMFYUI_PYTHON", sys.executable)
 SKIP_REASON = "COMFYUI_PATH is not set: these tests need a ComfyUI checkout (see tests/comfyui/comfyui_server.py)"
+STARTUP_TIMEOUT = 300  # s; a loaded 2-core machine needs minutes to import ComfyUI and its nodes
 MODEL_FOLDERS = ("nava", "diffusion_models", "vae", "checkpoints", "text_encoders", "audio_encoders")
 
 
@@ -74,9 +76,19 @@ class Server:
             data = response.read()
             return json.loads(data) if data else None
 
-    def queue(self, prompt: dict, client_id: str, workflow: dict | None = None) -> str:
-        body = {"prompt": prompt, "client_id": client_id, "extra_data": {"extra_pnginfo": {"workflow": workflow or {}}}}
-        return self.post("/prompt", body)["prompt_id"]
+    def queue(self, prompt: dict, client_id: str, workflow: dict | None = None, **extra_data) -> str:
+        """POST /prompt; `extra_data` goes beside the workflow (e.g. preview_method="none")."""
+        extra = {"extra_pnginfo": {"workflow": workflow or {}}, **extra_data}
+        return self.post("/prompt", {"prompt": prompt, "client_id": client_id, "extra_data": extra})["prompt_id"]
+
+    def refused(self, prompt: dict) -> dict:
+        """POST /prompt for a prompt the server must refuse: the HTTP 400 body ({"error", "node_errors"})."""
+        try:
+            answer = self.post("/prompt", {"prompt": prompt, "client_id": str(uuid.uuid4())})
+        except urllib.error.HTTPError as error:
+            assert error.code == 400, error.code
+            return json.loads(error.read())
+        raise AssertionError(f"the server accepted the prompt: {answer}")
 
     def wait(self, prompt_id: str, timeout: float = 300.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -117,7 +129,7 @@ def start_server(base: Path) -> Server:
     ]
     log = open(base / "server.log", "w")
     server = Server(base, port, subprocess.Popen(command, cwd=COMFYUI_PATH, stdout=log, stderr=subprocess.STDOUT))
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"ComfyUI exited with {server.process.returncode}:\n{server.log()[-3000:]}")
@@ -127,7 +139,7 @@ def start_server(base: Path) -> Server:
         except OSError:
             time.sleep(0.5)
     server.process.kill()
-    raise TimeoutError(f"ComfyUI did not answer in 120 s:\n{server.log()[-3000:]}")
+    raise TimeoutError(f"ComfyUI did not answer in {STARTUP_TIMEOUT} s:\n{server.log()[-3000:]}")
 
 
 class WebSocket:

@@ -68,9 +68,9 @@ async def main():
     valid, error, outputs, node_errors = await execution.validate_prompt(prompt_id, prompt, None)
     if not valid:
         raise SystemExit(json.dumps({"error": error, "node_errors": node_errors}))
-    executor = execution.PromptExecutor(
-        StubServer(), cache_type=execution.CacheType.CLASSIC, cache_args={"lru": 0, "ram": 0}
-    )
+    # main.py's cache_args with no LRU and no RAM headroom ("ram_inactive": read by 0.33, not by 0.8.0)
+    cache_args = {"lru": 0, "ram": 0, "ram_inactive": 0}
+    executor = execution.PromptExecutor(StubServer(), cache_type=execution.CacheType.CLASSIC, cache_args=cache_args)
     await executor.execute_async(prompt, prompt_id, {"client_id": None}, outputs)
     report = {"success": executor.success, "after_run": managed()}
     patchers = [weakref.ref(m.model) for m in mm.current_loaded_models if m.model is not None]

@@ -233,32 +233,43 @@ def test_workflow_runs_and_saves_media_with_matching_streams(server, name):
             assert modes == {"audio only"} and video == [] and audio[0] == pytest.approx(25 / FPS, abs=0.05)
 
 
-def test_interrupt_stops_sampling_within_one_step_and_leaves_no_file(server):
+def watch(server, prompt: dict, on_message=None, **extra_data) -> tuple[str, list[str], int]:
+    """Queues `prompt` and reads /ws until it ends, calling `on_message(message, prompt_id)` on each JSON message:
+    (prompt id, message types, binary preview frames)."""
     client_id = str(uuid.uuid4())
     socket = WebSocket(server.port, client_id)
-    prompt = pack_graph(prefix="interrupted/run", steps=40, width=640, height=352, seconds=2.0)
-    prompt_id = server.queue(prompt, client_id)
-    at_interrupt, last, events, previews = None, 0, [], 0
+    events, previews = [], 0
     try:
+        prompt_id = server.queue(prompt, client_id, **extra_data)
         while True:
             message = socket.message()
             if message is None:
                 previews += 1
                 continue
             events.append(message["type"])
-            data = message["data"]
-            if message["type"] == "progress" and data.get("node") == "7":
-                last = data["value"]
-                if at_interrupt is None:
-                    at_interrupt = last
-                    server.post("/interrupt", {"prompt_id": prompt_id})
-            if (
-                message["type"] in ("execution_interrupted", "execution_success", "execution_error")
-                and data.get("prompt_id") == prompt_id
-            ):
-                break
+            if on_message:
+                on_message(message, prompt_id)
+            ended = message["type"] in ("execution_success", "execution_error", "execution_interrupted")
+            if ended and message["data"].get("prompt_id") == prompt_id:
+                return prompt_id, events, previews
     finally:
         socket.close()
+
+
+def test_interrupt_stops_sampling_within_one_step_and_leaves_no_file(server):
+    steps = {"at_interrupt": None, "last": 0}
+
+    def interrupt_at_first_step(message, prompt_id):
+        if message["type"] == "progress" and message["data"].get("node") == "7":
+            steps["last"] = message["data"]["value"]
+            if steps["at_interrupt"] is None:
+                steps["at_interrupt"] = steps["last"]
+                server.post("/interrupt", {"prompt_id": prompt_id})
+
+    prompt = pack_graph(prefix="interrupted/run", steps=40, width=640, height=352, seconds=2.0)
+    # preview_method: ComfyUI's own default is no previews
+    prompt_id, events, previews = watch(server, prompt, interrupt_at_first_step, preview_method="auto")
+    at_interrupt, last = steps["at_interrupt"], steps["last"]
     print(f"interrupt sent at step {at_interrupt}, last step reported {last}, {previews} previews")
     assert events[-1] == "execution_interrupted", events[-10:]
     assert last <= at_interrupt + 1, f"interrupted at step {at_interrupt}, sampling went on to step {last}"
@@ -266,6 +277,56 @@ def test_interrupt_stops_sampling_within_one_step_and_leaves_no_file(server):
     assert server.wait(prompt_id)["status"]["status_str"] == "error"
     leftovers = [p for p in (server.base / "output").rglob("*") if "interrupted" in str(p) or ".partial" in p.name]
     assert leftovers in ([], [server.base / "output" / "interrupted"]) and not any(p.is_file() for p in leftovers)
+
+
+def test_preview_method_none_sends_no_step_previews(server):
+    """ComfyUI's preview setting (here a prompt's own "preview_method") decides whether steps send previews."""
+    graph = pack_graph(prefix="previews/run", steps=3, seed=7)
+    _, events, previews = watch(server, graph, preview_method="none")
+    assert events[-1] == "execution_success" and "progress" in events and previews == 0
+
+
+def test_preview_method_latent2rgb_sends_step_previews(server):
+    _, events, previews = watch(server, pack_graph(prefix="previews/rgb", steps=3, seed=8), preview_method="latent2rgb")
+    assert events[-1] == "execution_success" and previews >= 1
+
+
+@pytest.mark.parametrize("prefix", ["../outside", "/tmp/nava_abs", "NAVA/../../outside", ""])
+def test_a_bad_filename_prefix_is_refused_when_queued_before_anything_runs(server, prefix):
+    answer = server.refused(pack_graph(prefix=prefix))
+    (error,) = answer["node_errors"]["9"]["errors"]
+    assert error["type"] == "custom_validation_failed" and "filename_prefix" in error["details"], error
+    assert answer["node_errors"]["9"]["class_type"] == "NAVASaveAV"
+
+
+def test_a_prefix_naming_a_folder_saves_into_that_folder(server):
+    history = server.wait(server.queue(prepare(pack_graph(prefix="NAVA/", seed=5), server.base / "input"), "x"))
+    assert history["status"]["status_str"] == "success", failure(history)
+    (saved,) = saved_files(history)
+    assert saved["subfolder"] == "NAVA" and saved["filename"].startswith("nava_") and saved["filename"].endswith(".mp4")
+    assert (server.base / "output" / "NAVA" / saved["filename"]).is_file()
+
+
+def test_save_shows_one_player_cores_video_preview(server):
+    history = server.wait(server.queue(prepare(pack_graph(prefix="one/player", seed=6), server.base / "input"), "x"))
+    assert history["status"]["status_str"] == "success", failure(history)
+    (saved,) = saved_files(history)
+    assert history["outputs"]["9"] == {"images": [saved], "animated": [True]}  # no second, private player entry
+
+
+def test_a_20_ms_reference_voice_is_used_with_a_warning_on_the_prompt_node(server):
+    import torch
+
+    from nava_model.media import write_audio
+
+    graph = prepare(pack_graph(voice=True, prefix="short/voice", seed=9), server.base / "input")
+    graph["10"]["inputs"]["audio"] = "short_voice.wav"
+    write_audio(server.base / "input" / "short_voice.wav", 0.5 * torch.sin(torch.arange(320) / 16000 * 1257)[None], 16000)
+    history = server.wait(server.queue(graph, str(uuid.uuid4())))
+    assert history["status"]["status_str"] == "success", failure(history)
+    shown = history["outputs"]["6"]["text"][0]
+    assert "⚠ voice_1 is only 0.02 s long, shorter than the speaker encoder's 1 s window" in shown, shown
+    assert "voice_1 is only 0.02 s long" in server.log()
 
 
 def test_comfyuis_memory_manager_holds_and_frees_every_nava_model(tmp_path):

@@ -1,10 +1,10 @@
-"""Stand-in for `comfy_api.latest`: `ComfyExtension` and the `io` schema classes."""
+"""Stand-in for `comfy_api.latest`: `ComfyExtension`, the `io` schema classes and the `ui` outputs."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from . import io
+from . import io, ui  # noqa: F401
 
 
 class ComfyExtension(ABC):

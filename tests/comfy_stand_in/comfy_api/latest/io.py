@@ -13,6 +13,12 @@ class Hidden(str, Enum):
     extra_pnginfo = "EXTRA_PNGINFO"
 
 
+class FolderType(str, Enum):
+    input = "input"
+    output = "output"
+    temp = "temp"
+
+
 class Input:
     io_type = ""
 
