@@ -14,7 +14,7 @@ async def comfy_entrypoint():
     root = os.path.dirname(os.path.abspath(__file__))
     if root not in sys.path:  # the model code is the top-level `nava_model` package, as from the CLI
         sys.path.append(root)
-    from .nodes import NavaExtension, register_nava_folder
+    from .nodes import NavaExtension, register_model_folders
 
-    register_nava_folder()
+    register_model_folders()
     return NavaExtension()

@@ -26,12 +26,14 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import (  # noqa: E402
-    DTYPES, machine, memory_label, note, peak_memory_gib, print_table, randomize, reset_peak_memory, synchronize,
+    add_clip_arguments, add_device_arguments, device_and_dtype, machine, memory_label, note, peak_memory_gib, print_table, randomize, reset_peak_memory, synchronize,
 )
 
-from nava_model.model_files import NavaModels, load_models  # noqa: E402
+from nava_model.components import NavaModels, load_models, make_tiny_models  # noqa: E402
 from nava_model.offload import CPU, resident  # noqa: E402
-from nava_model.pipeline import SamplingOptions, decode, encode_conditioning, frames_for_duration, sample  # noqa: E402
+from nava_model.latent_space import frames_for_duration  # noqa: E402
+from nava_model.options import SamplingOptions  # noqa: E402
+from nava_model.pipeline import decode, encode_conditioning, sample  # noqa: E402
 
 PROMPT = ("A woman in a red coat stands on a windy pier at dusk and says <S>The boats are coming back early "
           "tonight.<E> Gulls cry over the water.")
@@ -45,9 +47,9 @@ def release_size_models(device: torch.device, dtype: torch.dtype) -> NavaModels:
     from nava_model.text.tiny_tokenizer import train_tiny_spiece
     from nava_model.text.tokenizer import sentencepiece_tokenizer
     from nava_model.text.umt5 import UMT5TextEncoder, build_encoder
-    from nava_model.vae.ltx_audio import LTX23_VOCODER, LtxAudioVAE
-    from nava_model.vae.ltx_audio_nets import AudioVaeConfig
-    from nava_model.vae.wan22 import Wan22VAE, Wan22VAEConfig
+    from nava_model.vae.ltx_audio.autoencoder import AudioVaeConfig
+    from nava_model.vae.ltx_audio.model import LTX23_VOCODER, LtxAudioVAE
+    from nava_model.vae.wan22.model import Wan22VAE, Wan22VAEConfig
 
     def on_device(module: nn.Module, module_dtype: torch.dtype) -> nn.Module:
         return randomize(module.to_empty(device=device).to(module_dtype))
@@ -69,11 +71,8 @@ def release_size_models(device: torch.device, dtype: torch.dtype) -> NavaModels:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="the make-tiny models, 64x64, 2 steps (a CPU smoke run)")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: bf16 on GPU, fp32 on CPU")
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=704)
-    parser.add_argument("--seconds", type=float, default=6.0)
+    add_device_arguments(parser)
+    add_clip_arguments(parser)
     parser.add_argument("--steps", type=int, default=50, help="steps to sample (the projection is for 50)")
     parser.add_argument("--offload", action="store_true", help="each model on the GPU only while it computes")
     parser.add_argument("--memory-cap-gb", type=float, default=None, help="cap this process's GPU memory")
@@ -84,8 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.tiny:
         args.width, args.height, args.seconds, args.steps = 64, 64, 0.25, 2
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype = DTYPES[args.dtype or ("bf16" if device.type == "cuda" else "fp32")]
+    device, dtype = device_and_dtype(args)
     if args.memory_cap_gb is not None:
         if device.type != "cuda":
             raise SystemExit("--memory-cap-gb caps GPU memory: run on a GPU")
@@ -95,8 +93,6 @@ def main() -> None:
     home = CPU if args.offload else device
     started = time.perf_counter()
     if args.tiny:
-        from nava_model.tiny import make_tiny_models
-
         folder = Path(tempfile.mkdtemp(prefix="nava-clip-bench-"))
         make_tiny_models(folder)
         models = load_models(folder, device=str(home), dtype=dtype, with_speaker=False)

@@ -26,13 +26,16 @@ import torch
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import DTYPES, bf16_peak_tflops, machine, memory_label, note, print_table, randomize, timed  # noqa: E402
+from common import (  # noqa: E402
+    add_clip_arguments, add_device_arguments, bf16_peak_tflops, device_and_dtype, machine, memory_label, note, print_table, randomize, timed,
+)
 
 from nava_model.config import NavaConfig, get_preset  # noqa: E402
 from nava_model.mmdit.blocks import AUDIO, VIDEO, Block  # noqa: E402
 from nava_model.mmdit.model import NavaMMDiT  # noqa: E402
 from nava_model.mmdit.rope import audio_angles, joint_rope, video_angles  # noqa: E402
-from nava_model.pipeline import SamplingOptions, frames_for_duration  # noqa: E402
+from nava_model.latent_space import frames_for_duration  # noqa: E402
+from nava_model.options import SamplingOptions  # noqa: E402
 
 TINY = dict(dim=128, ffn_dim=256, num_heads=2, num_double_blocks=1, num_single_blocks=1)
 
@@ -82,19 +85,15 @@ def clip_layout(args, config: NavaConfig) -> tuple[tuple[int, int, int], int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="reduced width and a small clip (a CPU smoke run)")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", choices=sorted(DTYPES), default=None, help="default: bf16 on GPU, fp32 on CPU")
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=704)
-    parser.add_argument("--seconds", type=float, default=6.0)
+    add_device_arguments(parser)
+    add_clip_arguments(parser)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-model", action="store_true", help="only the block")
     parser.add_argument("--out", type=Path, default=None, help="append the tables to this Markdown file")
     args = parser.parse_args()
     if args.tiny:
         args.width, args.height, args.seconds, args.repeats = 128, 64, 0.5, 1
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype = DTYPES[args.dtype or ("bf16" if device.type == "cuda" else "fp32")]
+    device, dtype = device_and_dtype(args)
     config = get_preset("nava-6.3b", **(TINY if args.tiny else {}))
     grid, audio_len = clip_layout(args, config)
     video_len = grid[0] * grid[1] * grid[2]
@@ -107,7 +106,7 @@ def main() -> None:
 
     def row(name: str, seconds: float, memory: float, flops: float, baseline: float) -> list[str]:
         tflops = flops / seconds / 1e12
-        return [name, f"{seconds * 1e3:.1f}", f"{tflops:.1f}", f"{100 * tflops / peak:.0f} %" if peak else "-",
+        return [name, f"{seconds * 1e3:.1f}", f"{tflops:.3g}", f"{100 * tflops / peak:.0f} %" if peak else "-",
                 f"{memory:.2f}", f"{baseline / seconds:.2f}x"]
 
     header = ["variant", "ms", "TFLOP/s", "% of bf16 peak", "peak GiB", "speed vs eager"]

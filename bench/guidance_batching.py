@@ -22,7 +22,9 @@ from common import DTYPES, machine, note, print_table, randomize  # noqa: E402
 
 from nava_model.config import get_preset  # noqa: E402
 from nava_model.mmdit.model import NavaMMDiT, SpeakerCondition  # noqa: E402
-from nava_model.pipeline import SamplingOptions, frames_for_duration, initial_noise  # noqa: E402
+from nava_model.latent_space import frames_for_duration  # noqa: E402
+from nava_model.options import SamplingOptions  # noqa: E402
+from nava_model.pipeline import initial_noise  # noqa: E402
 from nava_model.sampling.guidance import GuidanceInputs, GuidanceScales, guided_velocity  # noqa: E402
 
 

@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nava_model.config import get_preset  # noqa: E402
 from nava_model.mmdit.model import NavaMMDiT, SpeakerCondition  # noqa: E402
 from nava_model.parallel import ParallelPlan, ParallelRuntime  # noqa: E402
-from nava_model.pipeline import Conditioning, SamplingOptions, sample  # noqa: E402
+from nava_model.options import SamplingOptions  # noqa: E402
+from nava_model.pipeline import Conditioning, sample  # noqa: E402
 from nava_model.sampling.guidance import COND, MASKED, TIMBRE_UNCOND, UNCOND, guided_velocity  # noqa: E402
 from nava_model.sampling.guidance import GuidanceInputs, GuidanceScales  # noqa: E402
 

@@ -18,27 +18,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import peak_memory_gib, reset_peak_memory  # noqa: E402
+
 from nava_model.random_init import random_state_dict  # noqa: E402
-from nava_model.vae.wan22 import Wan22VAE, Wan22VAEConfig, check_video_size, latent_frames, official_shapes  # noqa: E402
-from nava_model.vae.wan22_tiling import Tiling, tile_grid  # noqa: E402
-
-
-def reset_peak_memory(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-    else:
-        Path("/proc/self/clear_refs").write_text("5")  # Linux: VmHWM := current RSS
-
-
-def peak_memory_gib(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**30
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2**20  # kB
-    raise RuntimeError("no VmHWM in /proc/self/status")
+from nava_model.latent_space import check_video_size, latent_frames  # noqa: E402
+from nava_model.vae.wan22.model import Wan22VAE, Wan22VAEConfig, official_shapes  # noqa: E402
+from nava_model.vae.wan22.tiling import Tiling, tile_grid  # noqa: E402
 
 
 def build_decoder(config: Wan22VAEConfig, device: torch.device, dtype: torch.dtype) -> Wan22VAE:

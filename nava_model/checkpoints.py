@@ -1,56 +1,54 @@
-"""Safe checkpoint reading and "what is this file?" detection shared by every loader.
+"""Safe checkpoint reading shared by every loader.
 
-Only safetensors or `torch.load(weights_only=True)` are ever used. `inspect_checkpoint` reads the
+Only safetensors or `torch.load(weights_only=True)` are ever used. `open_checkpoint` reads the
 key names, shapes and dtypes without loading tensor data, so a loader can refuse a wrong file
-before it allocates anything, with a message that names the loader and folder the file belongs to.
+(see `components.require_component`) before it allocates anything, then read the tensors it needs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file
 
 TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+# Wrappers some exports put around a model's own keys (NAVA.safetensors stores its MMDiT under `backbone.`).
+WRAPPER_PREFIXES = ("transformer.", "backbone.")
+_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.safetensors$")
 
 
 class CheckpointError(ValueError):
     """A model file that cannot be used by the loader it was given to."""
 
 
-@dataclass(frozen=True)
-class ComponentKind:
-    name: str  # what the file looks like, in words
-    loader: str  # the node / function that loads it
-    folder: str  # where it goes in a ComfyUI models/ tree
-
-
-NAVA_MMDIT = ComponentKind("a NAVA MMDiT checkpoint", "NAVA MMDiT Loader", "models/nava")
-WAN22_DIT = ComponentKind("a Wan2.2-TI2V-5B DiT", "NAVA MMDiT Loader (as a video warm start)", "models/diffusion_models")
-WAN21_DIT = ComponentKind("a Wan 2.1 / Wan2.2-14B DiT (16 latent channels)", "ComfyUI's Load Diffusion Model", "models/diffusion_models")
-WAN22_VAE = ComponentKind("the Wan2.2 video VAE", "NAVA Wan2.2 VAE Loader", "models/vae")
-WAN21_VAE = ComponentKind("the Wan 2.1 video VAE (16 channels)", "ComfyUI's Load VAE", "models/vae")
-LTX_AUDIO_VAE = ComponentKind("an LTX-2 audio VAE + vocoder", "NAVA LTX Audio VAE Loader", "models/vae")
-LTX_FULL = ComponentKind("a full LTX-2 checkpoint", "NAVA LTX Audio VAE Loader", "models/checkpoints")
-UMT5 = ComponentKind("a umT5-XXL text encoder", "NAVA umT5 Loader", "models/text_encoders")
-T5 = ComponentKind("a T5 (not umT5) text encoder", "ComfyUI's Load CLIP", "models/text_encoders")
-REDIMNET = ComponentKind("a ReDimNet speaker encoder", "NAVA ReDimNet Loader", "models/audio_encoders")
-
-
 @dataclass
-class CheckpointInfo:
-    """Key names, shapes and dtypes of a file, read without loading the tensors."""
+class Checkpoint:
+    """One opened model file (or set of shards): its header, read once, and its tensors on demand.
 
-    path: Path
+    Loaders take a `Checkpoint` (or a path, which they open), so the file a caller already opened to
+    check it is not opened again. A torch file is unpickled once, memory-mapped: tensors nobody reads
+    stay on disk. A safetensors tensor is read only when asked for.
+    """
+
+    path: Path  # the file given (the first shard of a sharded set)
+    format: str  # "safetensors" or "torch"
     shapes: dict[str, tuple[int, ...]]
     dtypes: dict[str, torch.dtype]
     metadata: dict[str, str] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # non-tensor entries of a torch.save dict (e.g. model_config)
+    files: dict[str, Path] = field(default_factory=dict, repr=False)  # key -> the shard holding it
+    torch_tensors: dict[str, torch.Tensor] | None = field(default=None, repr=False)  # a torch file's tensors, mmapped
+
+    @property
+    def name(self) -> str:
+        return self.path.name
 
     def has(self, key: str) -> bool:
         return key in self.shapes
@@ -63,10 +61,46 @@ class CheckpointInfo:
         """Files written by `make-tiny` carry `nava_tiny` in their metadata (or torch.save dict)."""
         return self.metadata.get("nava_tiny") == "true" or self.extra.get("nava_tiny") is True
 
+    def metadata_json(self, key: str) -> dict | None:
+        raw = self.metadata.get(key)
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise CheckpointError(f"{self.name}: its `{key}` metadata is not valid JSON ({exc})") from exc
 
-def _torch_load(path: Path, mmap: bool) -> dict:
+    @contextmanager
+    def reader(self) -> Iterator[Callable[[str], torch.Tensor]]:
+        """key -> tensor, read from disk one at a time while the context is open."""
+        if self.torch_tensors is not None:
+            yield self.torch_tensors.__getitem__
+            return
+        with ExitStack() as stack:
+            shards = dict.fromkeys(self.files.values())
+            handles = {path: stack.enter_context(safe_open(str(path), framework="pt")) for path in shards}
+            yield lambda key: _read_safetensor(handles[self.files[key]], key, self.name)
+
+    def tensors(self, keys=None) -> Iterator[tuple[str, torch.Tensor]]:
+        """(key, tensor) pairs for `keys` (default: all), one tensor read at a time."""
+        with self.reader() as read:
+            for key in self.shapes if keys is None else keys:
+                yield key, read(key)
+
+    def read(self, keys=None) -> dict[str, torch.Tensor]:
+        return dict(self.tensors(keys))
+
+
+def _read_safetensor(handle, key: str, name: str) -> torch.Tensor:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        return handle.get_tensor(key)
+    except Exception as exc:
+        raise CheckpointError(f"{name} could not be read ({exc}): download it again.") from exc
+
+
+def _torch_load(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # truncated zips and pickles surface as many exception types
         raise CheckpointError(
             f"{path.name} could not be read as a PyTorch checkpoint ({type(exc).__name__}: {exc}). "
@@ -86,38 +120,61 @@ def _split_torch_dict(obj) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, extra
 
 
-def _require_file(path: Path) -> None:
+def _shard_paths(path: Path) -> list[Path]:
+    """All shards of a `…-0000k-of-0000n.safetensors` set (or just the file)."""
+    match = _SHARD.search(path.name)
+    if match is None:
+        return [path]
+    count = int(match[2])
+    stem = path.name[: match.start()]
+    paths = [path.with_name(f"{stem}-{i:05d}-of-{count:05d}.safetensors") for i in range(1, count + 1)]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise CheckpointError(f"{path.name} is one shard of {count}; missing beside it: {', '.join(missing)}")
+    return paths
+
+
+def _open_torch(path: Path) -> Checkpoint:
+    tensors, extra = _split_torch_dict(_torch_load(path))
+    return Checkpoint(
+        path, "torch",
+        {k: tuple(v.shape) for k, v in tensors.items()},
+        {k: v.dtype for k, v in tensors.items()},
+        extra=extra,
+        files={k: path for k in tensors},
+        torch_tensors=tensors,
+    )
+
+
+def _open_safetensors(paths: list[Path]) -> Checkpoint:
+    shapes, dtypes, files, metadata = {}, {}, {}, {}
+    for path in paths:
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                for key in handle.keys():
+                    tensor_slice = handle.get_slice(key)
+                    shapes[key] = tuple(tensor_slice.get_shape())
+                    dtypes[key] = _SAFETENSORS_DTYPES.get(tensor_slice.get_dtype(), torch.uint8)
+                    files[key] = path
+                metadata = metadata or dict(handle.metadata() or {})
+        except Exception as exc:
+            raise CheckpointError(
+                f"{path.name} is not a readable safetensors file ({exc}). "
+                "It is truncated or corrupt: download it again."
+            ) from exc
+    return Checkpoint(paths[0], "safetensors", shapes, dtypes, metadata, files=files)
+
+
+def open_checkpoint(source: str | os.PathLike | Checkpoint) -> Checkpoint:
+    """Open a model file (all its shards, for a sharded set) and read its header; a Checkpoint is returned as is."""
+    if isinstance(source, Checkpoint):
+        return source
+    path = Path(source)
     if not path.is_file():
         raise CheckpointError(f"model file not found: {path}")
-
-
-def inspect_checkpoint(path: str | os.PathLike) -> CheckpointInfo:
-    path = Path(path)
-    _require_file(path)
     if path.suffix in TORCH_SUFFIXES:
-        tensors, extra = _split_torch_dict(_torch_load(path, mmap=True))
-        return CheckpointInfo(
-            path,
-            {k: tuple(v.shape) for k, v in tensors.items()},
-            {k: v.dtype for k, v in tensors.items()},
-            extra=extra,
-        )
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            shapes, dtypes = {}, {}
-            for key in handle.keys():
-                tensor_slice = handle.get_slice(key)
-                shapes[key] = tuple(tensor_slice.get_shape())
-                dtypes[key] = _SAFETENSORS_DTYPES.get(tensor_slice.get_dtype(), torch.uint8)
-            metadata = dict(handle.metadata() or {})
-    except CheckpointError:
-        raise
-    except Exception as exc:
-        raise CheckpointError(
-            f"{path.name} is not a readable safetensors file ({exc}). "
-            "It is truncated or corrupt: download it again."
-        ) from exc
-    return CheckpointInfo(path, shapes, dtypes, metadata)
+        return _open_torch(path)
+    return _open_safetensors(_shard_paths(path))
 
 
 _SAFETENSORS_DTYPES = {
@@ -127,21 +184,16 @@ _SAFETENSORS_DTYPES = {
 }
 
 
-def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], CheckpointInfo]:
-    """All tensors of a file (safetensors, or torch.load with weights_only=True) and its info."""
-    info = inspect_checkpoint(path)
-    if info.path.suffix in TORCH_SUFFIXES:
-        tensors, _ = _split_torch_dict(_torch_load(info.path, mmap=True))
-        return tensors, info
-    try:
-        return load_file(str(info.path)), info
-    except Exception as exc:
-        raise CheckpointError(f"{info.path.name} could not be read ({exc}): download it again.") from exc
-
-
-def metadata_json(info: CheckpointInfo, key: str) -> dict | None:
-    raw = info.metadata.get(key)
-    return json.loads(raw) if raw else None
+def require_layout(
+    checkpoint: Checkpoint, what: str, found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]
+) -> None:
+    """Refuse a file whose tensors (`found`, under the model's names) are not the model's `expected` layout."""
+    mismatch = layout_mismatch(found, expected)
+    if mismatch:
+        raise CheckpointError(
+            f"{checkpoint.name} does not match the {what} layout ({mismatch}): the file is incomplete, damaged or "
+            "another model; download it again."
+        )
 
 
 def layout_mismatch(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]]) -> str | None:
@@ -157,51 +209,8 @@ def layout_mismatch(found: dict[str, tuple[int, ...]], expected: dict[str, tuple
     return "; ".join(parts) or None
 
 
-def _strip_prefixes(key: str, prefixes: tuple[str, ...]) -> str:
-    for prefix in prefixes:
-        if key.startswith(prefix):
-            key = key[len(prefix):]
+def strip_wrapper_prefixes(key: str) -> str:
+    """`key` without the wrapper prefixes of `WRAPPER_PREFIXES` (each removed once, in that order)."""
+    for prefix in WRAPPER_PREFIXES:
+        key = key.removeprefix(prefix)
     return key
-
-
-def identify(info: CheckpointInfo) -> ComponentKind | None:
-    """Which of the known model families a file belongs to, from its key names and shapes."""
-    keys = {_strip_prefixes(k, ("transformer.", "backbone.")) for k in info.shapes}
-    has = keys.__contains__
-    if any(k.startswith("double_blocks.") for k in keys) and any(k.startswith("patch_embedding_audio") for k in keys):
-        return NAVA_MMDIT
-    if info.has_prefix("model.diffusion_model.") and info.has_prefix("audio_vae."):
-        return LTX_FULL
-    if info.has_prefix("audio_vae.") or info.has_prefix("vocoder.") or has("per_channel_statistics.mean-of-means"):
-        return LTX_AUDIO_VAE
-    if has("decoder.middle.0.residual.0.gamma"):
-        return WAN22_VAE if has("decoder.upsamples.0.upsamples.0.residual.2.weight") else WAN21_VAE
-    if has("quant_conv.weight") and any(k.startswith("decoder.up_blocks.") for k in keys):
-        return WAN22_VAE if info.shapes.get("quant_conv.weight", (0,))[0] == 96 else WAN21_VAE
-    if has("blocks.0.self_attn.q.weight") and has("patch_embedding.weight"):
-        return WAN22_DIT if info.shapes["patch_embedding.weight"][1] == 48 else WAN21_DIT
-    if has("encoder.block.0.layer.0.SelfAttention.q.weight"):
-        umt5 = has("encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight")
-        return UMT5 if umt5 else T5
-    if has("token_embedding.weight") and has("blocks.0.attn.q.weight"):
-        return UMT5 if has("blocks.1.pos_embedding.embedding.weight") else T5
-    # ReDimNet keys start with "backbone.", which was stripped above.
-    if (has("stem.0.weight") and has("fin_wght1d.w")) or any(k.startswith("spec.torchfbank") for k in keys):
-        return REDIMNET
-    return None
-
-
-def require_kind(info: CheckpointInfo, accepted: tuple[ComponentKind, ...], loader: str) -> ComponentKind:
-    """Return the detected kind if `loader` accepts it, else raise an error naming the right loader and folder."""
-    kind = identify(info)
-    if kind in accepted:
-        return kind
-    if kind is None:
-        raise CheckpointError(
-            f"{info.path.name} is not a model {loader} can load: its keys match none of the known layouts "
-            f"(first keys: {sorted(info.shapes)[:3]}). Expected {accepted[0].name} in {accepted[0].folder}."
-        )
-    raise CheckpointError(
-        f"{info.path.name} looks like {kind.name}, which {loader} cannot load. "
-        f"Load it with {kind.loader} from {kind.folder}; {loader} expects {accepted[0].name} from {accepted[0].folder}."
-    )

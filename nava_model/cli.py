@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 
 from .config import PRESETS, get_preset
+from .latent_space import MODES
+from .options import DEFAULT_SECONDS, DEFAULTS, SAMPLERS, SamplingOptions
 from .rewrite.headless import add_backend_arguments, add_rewrite_command
 
 DEFAULT_TINY_DIR = Path(os.environ.get("NAVA_TINY_DIR", Path.home() / ".cache" / "nava" / "tiny-models"))
@@ -28,7 +30,7 @@ def _cmd_info(args: argparse.Namespace) -> None:
 
 
 def _cmd_make_tiny(args: argparse.Namespace) -> None:
-    from .tiny import make_tiny_models
+    from .components import make_tiny_models
 
     for name, path in make_tiny_models(args.dir, seed=args.seed).items():
         print(f"{name:16s} {path}")
@@ -73,11 +75,11 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
 
 
 def _options(args: argparse.Namespace):
-    from .pipeline import SamplingOptions, frames_for_duration
+    from .latent_space import frames_for_duration, pixel_frames
     from .sampling.guidance import GuidanceScales
 
     if args.latent_frames is not None:
-        frames = (args.latent_frames - 1) * 4 + 1
+        frames = pixel_frames(args.latent_frames)
     else:
         frames = frames_for_duration(args.duration)
     options = SamplingOptions(
@@ -98,34 +100,40 @@ def _options(args: argparse.Namespace):
             timbre=args.timbre_align_guidance_scale,
         ),
     )
-    options.validate()
     return options
 
 
-def run_jobs(jobs: list[Job], options, models, audio_rate: int | None, tiled: bool, parallel=None) -> None:
-    """Sample, decode and write each job. With `parallel` every rank samples; the replica's leader writes."""
+def run_jobs(jobs: list[Job], options, models, audio_rate: int | None, tiled: bool, parallel=None, device=None,
+             offload: bool = False) -> None:
+    """Sample, decode and write each job. With `parallel` every rank samples; the replica's leader writes.
+    With `offload` the models wait in CPU memory and each comes to `device` only for its phase: the text
+    encoder and ReDimNet for encoding, the MMDiT for sampling, the VAEs for decoding."""
     from .audio_io import load_audio
     from .latents import save_latents
     from .media import write_audio, write_mp4
-    from .pipeline import decode, encode_conditioning, encode_first_frame, sample
+    from .offload import resident
+    from .pipeline import decode, encode_conditioning, encode_first_frame, execution_device, sample
 
+    device = torch.device(device) if device is not None else execution_device(models.mmdit)
     for job in jobs:
         started = time.perf_counter()
         voices = [load_audio(path) for path in job.voices]
-        conditioning = encode_conditioning(models.text_encoder, models.speaker_encoder, job.prompt, voices)
+        with resident([models.text_encoder.model, models.speaker_encoder], device, offload):
+            conditioning = encode_conditioning(models.text_encoder, models.speaker_encoder, job.prompt, voices)
         first_frame = None
         if job.image is not None:
             from PIL import Image
             import numpy as np
 
             image = torch.from_numpy(np.asarray(Image.open(job.image).convert("RGB"), dtype=np.float32) / 255.0)
-            first_frame = encode_first_frame(models.video_vae, image, options.width, options.height)
+            with resident([models.video_vae], device, offload):
+                first_frame = encode_first_frame(models.video_vae, image, options.width, options.height)
 
         def progress(step: int, total: int, _latent) -> None:
             print(f"\r  step {step + 1}/{total}", end="" if step + 1 < total else "\n", flush=True)
 
         shows_progress = parallel is None or parallel.rank == 0
-        with torch.no_grad():
+        with resident([models.mmdit], device, offload), torch.no_grad():
             latent = sample(models.mmdit, conditioning, options, first_frame=first_frame,
                             callback=progress if shows_progress else None, parallel=parallel)
         writes = parallel is None or parallel.is_leader
@@ -137,8 +145,9 @@ def run_jobs(jobs: list[Job], options, models, audio_rate: int | None, tiled: bo
             metadata |= {"nava_original_prompt": job.original_prompt, "nava_rewrite": job.rewrite_outcome}
         if writes and job.latents is not None:
             print(f"wrote {save_latents(job.latents, latent, metadata)}")
-        result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate,
-                        parallel=parallel if shares_decode else None)
+        with resident([models.video_vae, models.audio_vae], device, offload):
+            result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate,
+                            parallel=parallel if shares_decode else None)
         if not writes:
             continue
         if result.frames is None:
@@ -162,7 +171,7 @@ def _device_dtype(args: argparse.Namespace, device: str | None = None) -> tuple[
 
 
 def _cmd_generate(args: argparse.Namespace) -> None:
-    from .model_files import load_models
+    from .components import load_models
     from .rewrite.headless import rewrite_jobs
 
     options = _options(args)
@@ -179,18 +188,18 @@ def _cmd_generate(args: argparse.Namespace) -> None:
         else:  # one rank rewrites, so that every rank samples the same prompts
             jobs = parallel.from_first_rank(lambda: rewrite_jobs(jobs, args) or jobs)
         device, dtype = _device_dtype(args, rank_device)
-        models = load_models(args.models, device=device, dtype=dtype, with_speaker=any(job.voices for job in jobs))
+        home = "cpu" if args.offload else device  # with --offload each model comes to the device for its phase only
+        models = load_models(args.models, device=home, dtype=dtype, with_speaker=any(job.voices for job in jobs))
         models.mmdit.compile_blocks = {None: "auto", True: "on", False: "off"}[args.compile]
         run_jobs(jobs if parallel is None else parallel.my_jobs(jobs), options, models, args.audio_rate, args.tiled,
-                 parallel)
+                 parallel, device=device, offload=args.offload)
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
+    from .components import load_models, make_tiny_models, tiny_models_present
     from .demo import DEMO_PROMPT, DEMO_SAMPLE_RATE, synthetic_voice
     from .media import write_mp4
-    from .model_files import load_models
-    from .pipeline import SamplingOptions, decode, encode_conditioning, sample
-    from .tiny import make_tiny_models, tiny_models_present
+    from .pipeline import decode, encode_conditioning, sample
 
     started = time.perf_counter()
     models_dir = Path(args.models)
@@ -218,27 +227,35 @@ def _add_generation_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSONL batch: {\"prompt\", \"image\"?, \"spk_wavs\"?, \"output\"?, \"rewrite\"?} per line")
     parser.add_argument("--image", type=Path, help="first frame (TI2AV)")
     parser.add_argument("--spk-wav", type=Path, action="append", help="reference voice, once per span in order")
-    parser.add_argument("--width", type=int, default=1280)
-    parser.add_argument("--height", type=int, default=704)
+    parser.add_argument("--width", type=int, default=DEFAULTS.width)
+    parser.add_argument("--height", type=int, default=DEFAULTS.height)
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--duration", type=float, default=6.0, help="seconds (6 s = 37 latent frames = 145 frames)")
+    length.add_argument("--duration", type=float, default=DEFAULT_SECONDS,
+                        help=f"seconds ({DEFAULT_SECONDS:g} s = {DEFAULTS.latent_frames} latent frames "
+                        f"= {DEFAULTS.frames} frames)")
     length.add_argument("--latent-frames", type=int, help="latent frames (upstream's --frames)")
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--shift", type=float, default=5.0)
-    parser.add_argument("--sampler", choices=["unipc", "euler"], default="unipc")
-    parser.add_argument("--mode", choices=["av", "video", "audio"], default="av")
-    parser.add_argument("--video-guidance-scale", type=float, default=3.0)
-    parser.add_argument("--audio-guidance-scale", type=float, default=2.0)
-    parser.add_argument("--video-align-guidance-scale", type=float, default=3.0)
-    parser.add_argument("--audio-align-guidance-scale", type=float, default=2.0)
-    parser.add_argument("--timbre-align-guidance-scale", type=float, default=3.0)
-    parser.add_argument("--max-batch", type=int, default=4, help="guidance passes per forward (1 = sequential)")
+    parser.add_argument("--steps", type=int, default=DEFAULTS.steps)
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--shift", type=float, default=DEFAULTS.shift)
+    parser.add_argument("--sampler", choices=SAMPLERS, default=DEFAULTS.sampler)
+    parser.add_argument("--mode", choices=list(MODES), default=DEFAULTS.mode,
+                        help=", ".join(f"{mode}: {words}" for mode, words in MODES.items()))
+    scales = DEFAULTS.scales
+    parser.add_argument("--video-guidance-scale", type=float, default=scales.video)
+    parser.add_argument("--audio-guidance-scale", type=float, default=scales.audio)
+    parser.add_argument("--video-align-guidance-scale", type=float, default=scales.video_align)
+    parser.add_argument("--audio-align-guidance-scale", type=float, default=scales.audio_align)
+    parser.add_argument("--timbre-align-guidance-scale", type=float, default=scales.timbre)
+    parser.add_argument("--max-batch", type=int, default=DEFAULTS.max_batch,
+                        help="guidance passes per forward (1 = sequential)")
     parser.add_argument("--audio-rate", type=int, choices=[16000, 48000], default=None,
                         help="48000 = vocoder output (default), 16000 = NAVA reference")
     parser.add_argument("--tiled", action="store_true", help="tiled video decode (bounded memory)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="torch.compile the MMDiT blocks (default: on CUDA only; the first step compiles)")
+    parser.add_argument("--offload", action="store_true",
+                        help="keep the models in CPU memory and bring each to the GPU only for its phase "
+                             "(encoding, sampling, decoding): runs on 24-40 GB cards")
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
     parser.add_argument("--output", default="nava.mp4")

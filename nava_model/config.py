@@ -11,12 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-# Latent arithmetic fixed by the VAEs (components.md §7).
-VIDEO_LATENT_CHANNELS = 48  # Wan2.2 VAE z_dim
-VIDEO_STRIDE_T, VIDEO_STRIDE_HW = 4, 16  # Wan2.2 VAE compression
-AUDIO_LATENT_CHANNELS = 128  # LTX audio VAE: 8 channels x 16 frequency rows, patchified
-AUDIO_TOKENS_PER_SECOND = 25  # 16 kHz / hop 160 / 4x temporal downsampling
-VIDEO_FPS = 24
+from .latent_space import AUDIO_TOKEN_FEATURES, VIDEO_LATENT_CHANNELS
+
 SPEAKER_EMBED_DIM = 192  # ReDimNet embedding width
 TEXT_LEN = 512
 
@@ -32,7 +28,7 @@ class NavaConfig:
     freq_dim: int = 256
     patch_size: tuple[int, int, int] = (1, 2, 2)
     video_in_channels: int = VIDEO_LATENT_CHANNELS
-    audio_in_channels: int = AUDIO_LATENT_CHANNELS
+    audio_in_channels: int = AUDIO_TOKEN_FEATURES
     speaker_dim: int = SPEAKER_EMBED_DIM
     text_len: int = TEXT_LEN
     eps: float = 1e-6
@@ -55,7 +51,7 @@ class NavaConfig:
         pt, ph, pw = self.patch_size
         return pt * ph * pw * self.video_in_channels
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         if self.dim % self.num_heads:
             raise ValueError(f"dim {self.dim} is not divisible by num_heads {self.num_heads}")
         if self.head_dim % 2:
@@ -76,6 +72,4 @@ def get_preset(name: str, **overrides) -> NavaConfig:
         config = PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}") from None
-    config = replace(config, **overrides) if overrides else config
-    config.validate()
-    return config
+    return replace(config, **overrides) if overrides else config

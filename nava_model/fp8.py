@@ -26,6 +26,13 @@ _E4M3_MAX = torch.finfo(torch.float8_e4m3fn).max
 _scaled_mm_unsupported: set[str] = set()  # devices whose fp8 GEMM failed once (one notice each)
 
 
+def compute_dtype_for(storage: torch.dtype | None) -> torch.dtype:
+    """What layers compute in when nothing else is asked: the storage dtype, bf16 for fp8 storage."""
+    if storage is None:
+        return torch.float32
+    return torch.bfloat16 if storage in FP8_DTYPES else storage
+
+
 def dequantize(weight: Tensor, scale: Tensor, dtype: torch.dtype) -> Tensor:
     """weight · scale in fp32 rounded once to `dtype`, with scale of shape [out], [out, 1] or a scalar."""
     scale = scale.reshape(-1, 1) if scale.numel() > 1 else scale.reshape(())

@@ -6,7 +6,6 @@ workers. Models are passed in explicitly; nothing here loads files or keeps glob
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -14,22 +13,16 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from .config import (
-    AUDIO_LATENT_CHANNELS,
-    AUDIO_TOKENS_PER_SECOND,
-    SPEAKER_EMBED_DIM,
-    VIDEO_FPS,
-    VIDEO_LATENT_CHANNELS,
-    VIDEO_STRIDE_HW,
-    VIDEO_STRIDE_T,
-)
+from .components import AUDIO_VAE, VIDEO_VAE
+from .config import SPEAKER_EMBED_DIM, TEXT_LEN
+from .latent_space import AUDIO_TOKEN_FEATURES, VIDEO_FPS, VIDEO_LATENT_CHANNELS, VIDEO_STRIDE_HW
 from .mmdit.model import SpeakerCondition
-from .prompt import PromptError, SpeechSpan, parse_speech_spans, prepare_prompt, speaker_positions
+from .options import SamplingOptions
+from .prompt import PreparedPrompt, PromptError, SpeechSpan, prepare_prompt, speaker_positions
 from .sampling.guidance import (
     NEGATIVE_PROMPT_AUDIO,
     NEGATIVE_PROMPT_VIDEO,
     GuidanceInputs,
-    GuidanceScales,
     guidance_terms,
     guided_velocity,
     needed_passes,
@@ -40,10 +33,6 @@ from .sampling.solvers import make_solver
 
 if TYPE_CHECKING:
     from .parallel.runtime import ParallelRuntime
-
-MODES = ("av", "video", "audio")
-SAMPLERS = ("unipc", "euler")
-SIZE_MULTIPLE = 32  # VAE stride 16 x patch 2
 
 
 @dataclass
@@ -58,44 +47,34 @@ class Conditioning:
     voices_bound: list[bool] = field(default_factory=list)
 
 
-def _bound_voices(voices: Sequence[tuple[torch.Tensor, int] | None]) -> list[tuple[torch.Tensor, int] | None]:
-    """Voices bind to spans in order; trailing empty inputs do not count as voices."""
-    voices = list(voices)
-    while voices and voices[-1] is None:
-        voices.pop()
-    return voices
-
-
 def encode_conditioning(
     text_encoder,
     speaker_encoder,
-    prompt: str,
+    prompt: str | PreparedPrompt,
     voices: Sequence[tuple[torch.Tensor, int] | None] = (),
     negative_video: str = NEGATIVE_PROMPT_VIDEO,
     negative_audio: str = NEGATIVE_PROMPT_AUDIO,
 ) -> Conditioning:
-    """Validate spans and voices, then encode the prompts and the reference voices.
+    """Encode the prompts and the reference voices (a text prompt is checked with its voices first).
 
     Spans with no voice get the null speaker token (a zero embedding). With no voice at all the
     prompt is encoded as plain text and no speaker rows are written, as upstream does.
     """
-    voices = _bound_voices(voices)
-    prepared = prepare_prompt(prompt, num_voices=len(voices))  # raises PromptError before any encoding
-    spans = parse_speech_spans(prompt)
-    if any(v is not None for v in voices) and speaker_encoder is None:
-        raise PromptError("reference voices were given but no speaker encoder: connect a ReDimNet loader")
-
-    positive, neg_video, neg_audio = text_encoder.encode([prepared, negative_video, negative_audio])
+    if not isinstance(prompt, PreparedPrompt):
+        prompt = prepare_prompt(prompt, voices, speaker_encoder_loaded=speaker_encoder is not None)
+    spans = prompt.spans
+    positive, neg_video, neg_audio = text_encoder.encode([prompt.text, negative_video, negative_audio])
     speaker = None
-    if any(v is not None for v in voices):
+    if prompt.has_voices:
         positions = speaker_positions(positive.token_ids, text_encoder.placeholder_token_id)
         if len(positions) != len(spans):
             raise PromptError(
-                f"only {len(positions)} of {len(spans)} speech spans fit in the 512-token text window: shorten the prompt"
+                f"only {len(positions)} of {len(spans)} speech spans fit in the {TEXT_LEN}-token text window: "
+                "shorten the prompt"
             )
         rows = [
             speaker_encoder.embed(*voice).float().reshape(-1) if voice is not None else torch.zeros(SPEAKER_EMBED_DIM)
-            for voice in voices + [None] * (len(spans) - len(voices))
+            for voice in prompt.voices + [None] * (len(spans) - len(prompt.voices))
         ]
         speaker = SpeakerCondition(
             embeddings=torch.stack([r.cpu() for r in rows])[None], positions=torch.tensor([positions], dtype=torch.long)
@@ -106,61 +85,8 @@ def encode_conditioning(
         negative_audio=neg_audio.embeddings[None],
         speaker=speaker,
         spans=spans,
-        voices_bound=[i < len(voices) and voices[i] is not None for i in range(len(spans))],
+        voices_bound=[i < len(prompt.voices) and prompt.voices[i] is not None for i in range(len(spans))],
     )
-
-
-@dataclass
-class SamplingOptions:
-    width: int = 1280
-    height: int = 704
-    frames: int = 145  # pixel frames, 4k + 1 (145 = 37 latent frames = 6.04 s at 24 fps)
-    steps: int = 50
-    seed: int = 42
-    shift: float = 5.0
-    sampler: str = "unipc"
-    scales: GuidanceScales = field(default_factory=GuidanceScales)
-    mode: str = "av"
-    max_batch: int = 4
-
-    def validate(self) -> None:
-        if self.width % SIZE_MULTIPLE or self.height % SIZE_MULTIPLE or min(self.width, self.height) < SIZE_MULTIPLE:
-            raise ValueError(
-                f"{self.width}x{self.height} is not a size NAVA can generate: width and height must be "
-                f"positive multiples of {SIZE_MULTIPLE} (e.g. 1280x704, 704x1280, 960x960)"
-            )
-        if self.frames < 1 or (self.frames - 1) % VIDEO_STRIDE_T:
-            raise ValueError(f"frames must be 4k+1 (1, 5, ..., 145), got {self.frames}")
-        if self.steps < 1:
-            raise ValueError(f"steps must be at least 1, got {self.steps}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
-
-    @property
-    def latent_frames(self) -> int:
-        return (self.frames - 1) // VIDEO_STRIDE_T + 1
-
-    @property
-    def duration(self) -> float:
-        return self.frames / VIDEO_FPS
-
-    @property
-    def audio_tokens(self) -> int:
-        """Audio is tied to the video duration: ceil(((F - 1) * 4 + 1) / fps * 25)."""
-        return math.ceil(self.frames / VIDEO_FPS * AUDIO_TOKENS_PER_SECOND)
-
-    @property
-    def joint_tokens(self) -> int:
-        """MMDiT tokens per row: video patches (2x2 latent pixels per latent frame) and audio steps of the mode."""
-        video = self.latent_frames * (self.height // (2 * VIDEO_STRIDE_HW)) * (self.width // (2 * VIDEO_STRIDE_HW))
-        return (video if self.mode != "audio" else 0) + (self.audio_tokens if self.mode != "video" else 0)
-
-
-def frames_for_duration(seconds: float) -> int:
-    """Pixel frames (4k + 1) for a duration, as upstream: 6 latent frames per second plus the first."""
-    return round(seconds * VIDEO_FPS / VIDEO_STRIDE_T) * VIDEO_STRIDE_T + 1
 
 
 @dataclass
@@ -177,8 +103,17 @@ def initial_noise(options: SamplingOptions, generator: torch.Generator) -> tuple
     """NAVA's draw order: video noise token-major and channel-last, then audio noise."""
     f, h, w = options.latent_frames, options.height // VIDEO_STRIDE_HW, options.width // VIDEO_STRIDE_HW
     video = torch.randn(f, h, w, VIDEO_LATENT_CHANNELS, generator=generator).permute(3, 0, 1, 2)[None]
-    audio = torch.randn(options.audio_tokens, AUDIO_LATENT_CHANNELS, generator=generator)[None]
+    audio = torch.randn(options.audio_tokens, AUDIO_TOKEN_FEATURES, generator=generator)[None]
     return video.contiguous(), audio
+
+
+def negative_context(conditioning: Conditioning, mode: str) -> torch.Tensor:
+    """The negative prompt upstream ends up using: the video one whenever video is generated.
+
+    The upstream backbone reads a single context and takes the video-side one unless speaker
+    embeddings are passed, so the audio negative prompt only matters for audio-only generation.
+    """
+    return conditioning.negative_audio if mode == "audio" else conditioning.negative_video
 
 
 def execution_device(module: torch.nn.Module) -> torch.device:
@@ -203,7 +138,6 @@ def sampling_memory_bytes(
 ) -> tuple[int, int]:
     """(wanted, minimum) activation memory of sampling beside the weights, for a memory manager to keep free:
     the largest forward the schedule stacks for this clip, and a forward of one pass."""
-    options.validate()
     schedule = pass_schedule(mmdit, options, device)
     terms = guidance_terms(options.scales, options.mode != "audio", options.mode != "video", has_voices)
     rows = schedule.passes_per_forward(len(needed_passes(terms)), 1, options.joint_tokens, free=None)
@@ -224,7 +158,6 @@ def sample(
     same arguments and gets the same latents; only the replica's leader runs `callback`, and an exception
     from it (Cancel) stops every rank within the step.
     """
-    options.validate()
     if first_frame is not None and options.mode == "audio":
         raise ValueError("a first-frame image needs a video mode (audio+video or video only)")
     device, dtype = _model_device_dtype(mmdit)
@@ -237,7 +170,7 @@ def sample(
             raise ValueError(f"first-frame latent has shape {tuple(first_frame.shape)}, expected {expected}")
         first_frame = first_frame.to(device, torch.float32)
 
-    negative = conditioning.negative_audio if options.mode == "audio" else conditioning.negative_video
+    negative = negative_context(conditioning, options.mode)
     inputs = GuidanceInputs(
         positive=conditioning.positive.to(device, dtype),
         negative=negative.to(device, dtype),
@@ -342,7 +275,7 @@ def decode(
     with torch.no_grad():
         if latent.video is not None:
             if video_vae is None:
-                raise ValueError("this latent has video: connect a Wan2.2 VAE")
+                raise ValueError(f"this latent has video: decoding it needs {VIDEO_VAE.name} ({VIDEO_VAE.where})")
             video = latent.video.to(execution_device(video_vae), _vae_dtype(video_vae))
             spread = None if parallel is None or not tiled else parallel.tiles
             shared = {} if spread is None else {"spread": spread}
@@ -351,7 +284,7 @@ def decode(
             frames = pixels[0].float().clamp_(-1, 1).add_(1).div_(2).permute(1, 2, 3, 0).cpu()
         if latent.audio is not None:
             if audio_vae is None:
-                raise ValueError("this latent has audio: connect an LTX audio VAE")
+                raise ValueError(f"this latent has audio: decoding it needs {AUDIO_VAE.name} ({AUDIO_VAE.where})")
             audio = latent.audio.to(execution_device(audio_vae), _vae_dtype(audio_vae))
             waveform = audio_vae.decode(audio, output_rate=audio_rate)
             waveform = waveform.float().cpu()

@@ -11,6 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+from .components import SPEAKER_ENCODER
 
 SPAN_OPEN = "<S>"
 SPAN_CLOSE = "<E>"
@@ -66,21 +69,42 @@ def parse_speech_spans(prompt: str) -> list[SpeechSpan]:
     return spans
 
 
-def prepare_prompt(prompt: str, num_voices: int = 0) -> str:
-    """Validate `prompt` against `num_voices` reference voices and insert the speaker placeholders.
+@dataclass(frozen=True)
+class PreparedPrompt:
+    """A prompt checked against its reference voices: what the text encoder and the speaker encoder get."""
 
-    Placeholders already in the prompt are removed first, so a prepared prompt can be prepared again.
+    text: str  # the prompt with the speaker placeholder after every `<S>`
+    spans: list[SpeechSpan]
+    voices: list[Any]  # voices[i] speaks span i; None leaves a span to a voice the model picks
+
+    @property
+    def has_voices(self) -> bool:
+        return any(voice is not None for voice in self.voices)
+
+
+def prepare_prompt(prompt: str, voices: Sequence[Any] = (), speaker_encoder_loaded: bool = True) -> PreparedPrompt:
+    """Parse the spans, bind the voices to them in order and insert the speaker placeholders.
+
+    Every prompt and voice error is raised here, before any model runs. Empty voice slots after
+    the last voice do not count. Placeholders already in the prompt are removed first, so a
+    prepared text can be prepared again.
     """
-    if num_voices < 0:
-        raise ValueError(f"num_voices must be >= 0, got {num_voices}")
+    voices = list(voices)
+    while voices and voices[-1] is None:
+        voices.pop()
     prompt = prompt.replace(SPEAKER_PLACEHOLDER, "")
     spans = parse_speech_spans(prompt)
-    if num_voices > len(spans):
+    if len(voices) > len(spans):
         raise PromptError(
-            f"{num_voices} reference voice(s) but {len(spans)} speech span(s) in the prompt; voices bind to the "
+            f"{len(voices)} reference voice(s) but {len(spans)} speech span(s) in the prompt; voices bind to the "
             f"'{SPAN_OPEN}…{SPAN_CLOSE}' spans in order, so add a span per voice (e.g. '{EXAMPLE}') or remove voices"
         )
-    return prompt.replace(SPAN_OPEN, SPAN_OPEN + SPEAKER_PLACEHOLDER)
+    prepared = PreparedPrompt(prompt.replace(SPAN_OPEN, SPAN_OPEN + SPEAKER_PLACEHOLDER), spans, voices)
+    if prepared.has_voices and not speaker_encoder_loaded:
+        raise PromptError(
+            f"reference voices need {SPEAKER_ENCODER.name} ({SPEAKER_ENCODER.where}), and none was loaded"
+        )
+    return prepared
 
 
 def speaker_positions(token_ids: Sequence[int], placeholder_id: int) -> list[int]:

@@ -6,8 +6,8 @@ from comfy_api.latest import ComfyExtension, io
 
 from .caption import NAVAStructuredCaption
 from .decode import NAVADecodeAV
-from .folders import register_nava_folder
-from .loaders import NAVAAudioVAELoader, NAVAModelLoader, NAVAReDimNetLoader, NAVAUMT5Loader, NAVAWanVAELoader
+from .loaders import FILE_LOADERS, NAVAModelLoader
+from .model_folders import register_model_folders
 from .prompt import NAVASpeakerSpanPrompt
 from .rewrite import NAVARewriteInstructions, NAVARewrittenPrompt
 from .sampler import NAVASampler
@@ -15,10 +15,7 @@ from .save import NAVASaveAV
 
 NODES = [
     NAVAModelLoader,
-    NAVAWanVAELoader,
-    NAVAAudioVAELoader,
-    NAVAUMT5Loader,
-    NAVAReDimNetLoader,
+    *FILE_LOADERS,
     NAVASpeakerSpanPrompt,
     NAVASampler,
     NAVADecodeAV,
@@ -34,4 +31,4 @@ class NavaExtension(ComfyExtension):
         return NODES
 
 
-__all__ = ["NODES", "NavaExtension", "register_nava_folder"]
+__all__ = ["NODES", "NavaExtension", "register_model_folders"]

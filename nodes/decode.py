@@ -9,7 +9,7 @@ from nava_model import pipeline
 from .latents import from_comfy_latent
 from .memory import expect, load
 from .progress import DecodeProgress
-from .sockets import OUTPUT_CATEGORY, AudioVAE, VideoVAE
+from .sockets import COMPONENT_NODES, OUTPUT_CATEGORY
 
 AUDIO_RATES = {"48000 (vocoder)": None, "16000 (as NAVA)": 16000}
 
@@ -25,14 +25,8 @@ class NAVADecodeAV(io.ComfyNode):
             "Save or Core's Create Video / Save Video / Preview Audio.",
             inputs=[
                 io.Latent.Input("latent", tooltip="From NAVA Sampler."),
-                VideoVAE.Input(
-                    "video_vae", optional=True, tooltip="From NAVA Wan2.2 VAE Loader; needed when the latent has video."
-                ),
-                AudioVAE.Input(
-                    "audio_vae",
-                    optional=True,
-                    tooltip="From NAVA LTX Audio VAE Loader; needed when the latent has audio.",
-                ),
+                COMPONENT_NODES["video_vae"].input(optional=True, needed="needed when the latent has video"),
+                COMPONENT_NODES["audio_vae"].input(optional=True, needed="needed when the latent has audio"),
                 io.Boolean.Input(
                     "tiled", default=False, tooltip="Decode the video in overlapping tiles: less VRAM, a little slower."
                 ),
@@ -54,10 +48,8 @@ class NAVADecodeAV(io.ComfyNode):
     @classmethod
     def execute(cls, latent: dict, tiled: bool, audio_rate: str, video_vae=None, audio_vae=None) -> io.NodeOutput:
         av = from_comfy_latent(latent)
-        video = None if av.video is None else expect(video_vae, "NAVA_VIDEO_VAE", "video_vae", "NAVA Wan2.2 VAE Loader")
-        audio = (
-            None if av.audio is None else expect(audio_vae, "NAVA_AUDIO_VAE", "audio_vae", "NAVA LTX Audio VAE Loader")
-        )
+        video = None if av.video is None else expect(video_vae, "video_vae")
+        audio = None if av.audio is None else expect(audio_vae, "audio_vae")
         video_model, audio_model = load(video, audio)
         decoded = pipeline.decode(
             video_model, audio_model, av, tiled=tiled, audio_rate=AUDIO_RATES[audio_rate], on_progress=DecodeProgress()

@@ -15,15 +15,18 @@ import torch
 from comfy import latent_formats
 from comfy.nested_tensor import NestedTensor
 
-from nava_model.config import VIDEO_FPS
+from nava_model.latent_space import (
+    AUDIO_LATENT_CHANNELS,
+    AUDIO_LATENT_ROWS,
+    AUDIO_SAMPLE_RATE,
+    VIDEO_FPS,
+    VIDEO_LATENT_CHANNELS,
+)
 from nava_model.pipeline import AVLatent
-
-AUDIO_CHANNELS, AUDIO_ROWS = 8, 16
-AUDIO_LATENT_RATE = 16000  # the audio VAE's input rate, as in Core's audio LATENT "sample_rate"
 
 
 def _audio_to_core(tokens: torch.Tensor) -> torch.Tensor:
-    return tokens.unflatten(-1, (AUDIO_CHANNELS, AUDIO_ROWS)).transpose(1, 2)
+    return tokens.unflatten(-1, (AUDIO_LATENT_CHANNELS, AUDIO_LATENT_ROWS)).transpose(1, 2)
 
 
 def _audio_from_core(latent: torch.Tensor) -> torch.Tensor:
@@ -37,7 +40,8 @@ def to_comfy_latent(latent: AVLatent) -> dict:
         return {"samples": NestedTensor((video, audio)), "fps": latent.fps}
     if video is not None:
         return {"samples": video, "fps": latent.fps}
-    return {"samples": audio, "type": "audio", "sample_rate": AUDIO_LATENT_RATE, "fps": latent.fps}
+    # Core's audio LATENT records the rate the audio VAE encodes at
+    return {"samples": audio, "type": "audio", "sample_rate": AUDIO_SAMPLE_RATE, "fps": latent.fps}
 
 
 def from_comfy_latent(latent: dict) -> AVLatent:
@@ -47,13 +51,19 @@ def from_comfy_latent(latent: dict) -> AVLatent:
     audio = next((p for p in parts if p.ndim == 4), None)
     if video is None and audio is None:
         raise ValueError(
-            f"this LATENT holds {[tuple(p.shape) for p in parts]}, neither a video latent [B, 48, F, H, W] nor an "
-            "LTX audio latent [B, 8, T, 16]: connect the latent output of NAVA Sampler"
+            f"this LATENT holds {[tuple(p.shape) for p in parts]}, neither a video latent "
+            f"[B, {VIDEO_LATENT_CHANNELS}, F, H, W] nor an LTX audio latent [B, {AUDIO_LATENT_CHANNELS}, T, "
+            f"{AUDIO_LATENT_ROWS}]: connect the latent output of NAVA Sampler"
         )
-    if video is not None and video.shape[1] != 48:
-        raise ValueError(f"video latent has {video.shape[1]} channels; NAVA's Wan2.2 latents have 48")
-    if audio is not None and tuple(audio.shape[1::2]) != (AUDIO_CHANNELS, AUDIO_ROWS):
-        raise ValueError(f"audio latent {tuple(audio.shape)} is not an LTX audio latent [B, 8, T, 16]")
+    if video is not None and video.shape[1] != VIDEO_LATENT_CHANNELS:
+        raise ValueError(
+            f"video latent has {video.shape[1]} channels; NAVA's Wan2.2 latents have {VIDEO_LATENT_CHANNELS}"
+        )
+    if audio is not None and tuple(audio.shape[1::2]) != (AUDIO_LATENT_CHANNELS, AUDIO_LATENT_ROWS):
+        raise ValueError(
+            f"audio latent {tuple(audio.shape)} is not an LTX audio latent "
+            f"[B, {AUDIO_LATENT_CHANNELS}, T, {AUDIO_LATENT_ROWS}]"
+        )
     return AVLatent(
         video=None if video is None else latent_formats.Wan22().process_in(video.float()),
         audio=None if audio is None else _audio_from_core(audio.float()),

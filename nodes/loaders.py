@@ -1,126 +1,142 @@
-"""Loader nodes: a dropdown over the usual model folders, one component each."""
+"""Loader nodes, one per NAVA component, generated from `sockets.COMPONENT_NODES`, and their loads.
+
+Each builds its model with `comfy.ops` layers on ComfyUI's offload device and hands it over as a
+`ModelHandle`. nava_model refuses a wrong file (another component, another model family, a
+truncated download) before allocating anything, saying what the file is and its folder; the
+loader adds which loader node takes it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 from pathlib import Path
 
+import torch
+from comfy import model_management, ops
 from comfy_api.latest import io
 
-from . import folders, loading
-from .memory import ModelHandle
-from .sockets import LOADERS_CATEGORY, AudioVAE, NavaModel, SpeakerEncoder, TextEncoder, VideoVAE
+from nava_model.checkpoints import open_checkpoint
+from nava_model.components import WrongComponentError
+from nava_model.mmdit.attention import BACKENDS
+
+from .memory import WEIGHT_DTYPES, ModelHandle, mmdit_dtypes, working_dtype, wrap
+from .model_folders import find_model, model_choices
+from .sockets import COMPONENT_NODES, LOADERS_CATEGORY, ComponentNode
+
+# ComfyUI's (run, offload) devices and its working dtype on the run device, per kind of model
+DEVICES = {
+    "vae": lambda: (model_management.vae_device(), model_management.vae_offload_device()),
+    "text_encoder": lambda: (model_management.text_encoder_device(), model_management.text_encoder_offload_device()),
+}
+WORKING_DTYPES = {
+    "vae": lambda device: model_management.vae_dtype(device, allowed_dtypes=[torch.bfloat16, torch.float16]),
+    "text_encoder": working_dtype,
+}
+
+
+def naming_the_right_loader(error: WrongComponentError) -> WrongComponentError:
+    """The wrong-file error with the loader node that takes the file, when it is a NAVA component."""
+    if error.found is None:
+        return error
+    message = f"{error} Load it with {COMPONENT_NODES[error.found].loader_name}."
+    return WrongComponentError(message, error.expected, error.found)
+
+
+def load_component(key: str, path: Path) -> ModelHandle:
+    """A component other than the MMDiT, on its kind's devices, in its fixed dtype or ComfyUI's working one."""
+    node = COMPONENT_NODES[key]
+    device, offload = DEVICES[node.devices]()
+    dtype = node.component.fixed_dtype or WORKING_DTYPES[node.devices](device)
+    try:
+        model = node.component.load(path, device=offload, dtype=dtype, operations=ops.pick_operations(dtype, None))
+    except WrongComponentError as error:
+        raise naming_the_right_loader(error) from error
+    return wrap(node.socket_name, model, device, offload)
+
+
+def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto", compile: bool = True) -> ModelHandle:
+    node = COMPONENT_NODES["mmdit"]
+    device, offload = model_management.get_torch_device(), model_management.unet_offload_device()
+    checkpoint = open_checkpoint(path)
+    parameters = sum(math.prod(shape) for shape in checkpoint.shapes.values())
+    weight, compute = mmdit_dtypes(weight_dtype, device, parameters)
+    operations = ops.pick_operations(weight, compute, load_device=device)
+    try:
+        model = node.component.load(
+            checkpoint, device=offload, dtype=weight, operations=operations, attention_backend=attention,
+            compute_dtype=compute, compile_blocks="auto" if compile else "off",
+        )
+    except WrongComponentError as error:
+        raise naming_the_right_loader(error) from error
+    if compute != weight:
+        model.manual_cast_dtype = compute  # ComfyUI counts the cast copies when it plans a partial load
+    return wrap(node.socket_name, model, device, offload)
+
+
+def file_input(node: ComponentNode) -> io.Input:
+    return io.Combo.Input(node.file_input, options=model_choices(node.folders), tooltip=node.file_tooltip)
+
+
+def loader_schema(node: ComponentNode, *widgets: io.Input) -> io.Schema:
+    return io.Schema(
+        node_id=node.loader_id,
+        display_name=node.loader_name,
+        category=LOADERS_CATEGORY,
+        description=node.description,
+        inputs=[file_input(node), *widgets],
+        outputs=[node.socket.Output(display_name=node.input_name)],
+    )
 
 
 class NAVAModelLoader(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="NAVAModelLoader",
-            display_name="NAVA MMDiT Loader",
-            category=LOADERS_CATEGORY,
-            description="Loads the NAVA audio-video MMDiT (NAVA.safetensors) from models/nava or "
-            "models/diffusion_models.",
-            inputs=[
-                io.Combo.Input(
-                    "model_name",
-                    options=folders.model_choices(folders.MMDIT_FOLDERS),
-                    tooltip="NAVA.safetensors, from models/nava (or models/diffusion_models).",
-                ),
-                io.Combo.Input(
-                    "weight_dtype",
-                    options=["auto", "bf16", "fp16", "fp8"],
-                    default="auto",
-                    tooltip="Precision of the stored weights. auto: ComfyUI's choice for the device (bf16 on recent "
-                    "GPUs, fp32 on CPU). fp8 halves the memory and computes in bf16.",
-                ),
-                io.Combo.Input(
-                    "attention",
-                    options=["auto", "sdpa", "flash", "math"],
-                    default="auto",
-                    tooltip="Attention kernel. auto: PyTorch SDPA (its cuDNN kernel on Hopper GPUs), or flash-attn "
-                    "when installed on other GPUs. flash needs the flash-attn package. math is the slow reference.",
-                ),
-                io.Boolean.Input(
-                    "compile",
-                    default=True,
-                    optional=True,
-                    tooltip="torch.compile the transformer blocks on NVIDIA/AMD GPUs: the first step of each new size "
-                    "takes longer (compiling), later steps run faster. Off where it cannot run (notice in the log).",
-                ),
-            ],
-            outputs=[NavaModel.Output(display_name="model")],
+        return loader_schema(
+            COMPONENT_NODES["mmdit"],
+            io.Combo.Input(
+                "weight_dtype",
+                options=list(WEIGHT_DTYPES),
+                default="auto",
+                tooltip="Precision of the stored weights. auto: ComfyUI's choice for the device (bf16 on recent "
+                "GPUs, fp32 on CPU). fp8 halves the memory and computes in bf16.",
+            ),
+            io.Combo.Input(
+                "attention",
+                options=list(BACKENDS),
+                default="auto",
+                tooltip="Attention kernel. auto: PyTorch SDPA (its cuDNN kernel on Hopper GPUs), or flash-attn "
+                "when installed on other GPUs. flash needs the flash-attn package. math is the slow reference.",
+            ),
+            io.Boolean.Input(
+                "compile",
+                default=True,
+                optional=True,
+                tooltip="torch.compile the transformer blocks on NVIDIA/AMD GPUs: the first step of each new size "
+                "takes longer (compiling), later steps run faster. Off where it cannot run (notice in the log).",
+            ),
         )
 
     @classmethod
     def execute(cls, model_name: str, weight_dtype: str, attention: str, compile: bool = True) -> io.NodeOutput:
-        path = folders.find_model(folders.MMDIT_FOLDERS, model_name)
-        return io.NodeOutput(loading.load_mmdit(path, weight_dtype, attention, compile))
+        path = find_model(COMPONENT_NODES["mmdit"].folders, model_name)
+        return io.NodeOutput(load_mmdit(path, weight_dtype, attention, compile))
 
 
-class FileLoader(io.ComfyNode):
-    """A loader with one dropdown over its model folders; subclasses fill in the class attributes."""
+def file_loader(key: str) -> type[io.ComfyNode]:
+    """The loader node of a component read from one file with no other setting."""
+    node = COMPONENT_NODES[key]
 
-    NODE_ID: str
-    DISPLAY_NAME: str
-    DESCRIPTION: str
-    INPUT: str  # the dropdown's input id
-    FOLDERS: tuple[str, ...]
-    TOOLTIP: str
-    OUTPUT: type  # socket type of the handle
-    OUTPUT_NAME: str
-    LOAD: Callable[[Path], ModelHandle]  # read from the class, so a plain function
+    class FileLoader(io.ComfyNode):
+        @classmethod
+        def define_schema(cls) -> io.Schema:
+            return loader_schema(node)
 
-    @classmethod
-    def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id=cls.NODE_ID,
-            display_name=cls.DISPLAY_NAME,
-            category=LOADERS_CATEGORY,
-            description=cls.DESCRIPTION,
-            inputs=[io.Combo.Input(cls.INPUT, options=folders.model_choices(cls.FOLDERS), tooltip=cls.TOOLTIP)],
-            outputs=[cls.OUTPUT.Output(display_name=cls.OUTPUT_NAME)],
-        )
+        @classmethod
+        def execute(cls, **inputs: str) -> io.NodeOutput:
+            return io.NodeOutput(load_component(key, find_model(node.folders, inputs[node.file_input])))
 
-    @classmethod
-    def execute(cls, **inputs: str) -> io.NodeOutput:
-        return io.NodeOutput(cls.LOAD(folders.find_model(cls.FOLDERS, inputs[cls.INPUT])))
+    FileLoader.__name__ = FileLoader.__qualname__ = node.loader_id
+    return FileLoader
 
 
-class NAVAWanVAELoader(FileLoader):
-    NODE_ID, DISPLAY_NAME = "NAVAWanVAELoader", "NAVA Wan2.2 VAE Loader"
-    DESCRIPTION = "Loads the Wan2.2 video VAE (48 latent channels) that NAVA's video latents belong to."
-    INPUT, FOLDERS = "vae_name", folders.VIDEO_VAE_FOLDERS
-    TOOLTIP = "wan2.2_vae.safetensors from models/vae (the same file ComfyUI's Wan 2.2 workflows use)."
-    OUTPUT, OUTPUT_NAME, LOAD = VideoVAE, "video_vae", loading.load_video_vae
-
-
-class NAVAAudioVAELoader(FileLoader):
-    NODE_ID, DISPLAY_NAME = "NAVAAudioVAELoader", "NAVA LTX Audio VAE Loader"
-    DESCRIPTION = "Loads the LTX-2 audio VAE and its vocoder, from a standalone file or a full LTX-2 checkpoint."
-    INPUT, FOLDERS = "vae_name", folders.AUDIO_VAE_FOLDERS
-    TOOLTIP = (
-        "ltx-2.3-22b-dev_audio_vae.safetensors from models/vae, or a full LTX-2 checkpoint from models/checkpoints "
-        "(only its audio VAE and vocoder are read)."
-    )
-    OUTPUT, OUTPUT_NAME, LOAD = AudioVAE, "audio_vae", loading.load_audio_vae
-
-
-class NAVAUMT5Loader(FileLoader):
-    NODE_ID, DISPLAY_NAME = "NAVAUMT5Loader", "NAVA umT5 Loader"
-    DESCRIPTION = "Loads the umT5-XXL text encoder with the tokenizer stored inside the file."
-    INPUT, FOLDERS = "text_encoder_name", folders.TEXT_ENCODER_FOLDERS
-    TOOLTIP = (
-        "umt5_xxl_fp16.safetensors (or the fp8 file) from models/text_encoders, as used by ComfyUI's Wan workflows."
-    )
-    OUTPUT, OUTPUT_NAME, LOAD = TextEncoder, "text_encoder", loading.load_text_encoder
-
-
-class NAVAReDimNetLoader(FileLoader):
-    NODE_ID, DISPLAY_NAME = "NAVAReDimNetLoader", "NAVA ReDimNet Loader"
-    DESCRIPTION = "Loads the ReDimNet speaker encoder that turns a reference voice into a timbre embedding."
-    INPUT, FOLDERS = "model_name", folders.SPEAKER_ENCODER_FOLDERS
-    TOOLTIP = (
-        "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt from models/audio_encoders. Needed only when a reference voice is connected."
-    )
-    OUTPUT, OUTPUT_NAME, LOAD = SpeakerEncoder, "speaker_encoder", loading.load_speaker_encoder
+FILE_LOADERS = [file_loader(key) for key in COMPONENT_NODES if key != "mmdit"]

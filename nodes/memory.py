@@ -15,6 +15,8 @@ import torch
 from comfy import model_management
 from comfy.model_patcher import ModelPatcher
 
+from .sockets import COMPONENT_NODES
+
 WEIGHT_DTYPES = {"auto": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp8": torch.float8_e4m3fn}
 COMPUTE_DTYPES = [torch.bfloat16, torch.float16, torch.float32]
 
@@ -25,7 +27,7 @@ class ModelHandle:
 
     socket: str  # the socket type, e.g. "NAVA_MODEL"
     patcher: ModelPatcher
-    runner: Any  # the module itself, or the object around it (umT5's tokenizer + encoder)
+    runner: Any  # the module the pipeline calls
 
 
 class Holder(torch.nn.Module):
@@ -36,19 +38,20 @@ class Holder(torch.nn.Module):
         self.inner = inner
 
 
-def wrap(socket: str, module: torch.nn.Module, load_device, offload_device, runner: Any = None) -> ModelHandle:
+def wrap(socket: str, module: torch.nn.Module, load_device, offload_device) -> ModelHandle:
     managed = Holder(module) if isinstance(getattr(type(module), "device", None), property) else module
     patcher = ModelPatcher(managed, load_device=load_device, offload_device=offload_device)
-    return ModelHandle(socket, patcher, module if runner is None else runner)
+    return ModelHandle(socket, patcher, module)
 
 
-def expect(handle: Any, socket: str, input_name: str, loader: str) -> ModelHandle:
-    """The handle on `input_name`, refusing anything that is not a `socket` handle."""
+def expect(handle: Any, component: str) -> ModelHandle:
+    """The handle on a node's input for `component` (a key of COMPONENT_NODES), refusing anything else."""
+    node = COMPONENT_NODES[component]
     if handle is None:
-        raise ValueError(f"{input_name} is not connected: connect a {loader}")
-    if not isinstance(handle, ModelHandle) or handle.socket != socket:
+        raise ValueError(f"{node.input_name} is not connected: connect a {node.loader_name}")
+    if not isinstance(handle, ModelHandle) or handle.socket != node.socket_name:
         found = handle.socket if isinstance(handle, ModelHandle) else type(handle).__name__
-        raise TypeError(f"{input_name} expects {socket} from a {loader}, got {found}")
+        raise TypeError(f"{node.input_name} expects {node.socket_name} from a {node.loader_name}, got {found}")
     return handle
 
 

@@ -7,12 +7,12 @@ import logging
 from comfy_api.latest import io
 
 from nava_model import pipeline
-from nava_model.prompt import PromptError, prepare_prompt
+from nava_model.prompt import prepare_prompt
 from nava_model.sampling.guidance import NEGATIVE_PROMPT_VIDEO
 from nava_model.speaker import short_voice_warning
 
 from .memory import expect, load
-from .sockets import SAMPLING_CATEGORY, NavaConditioning, SpeakerEncoder, TextEncoder
+from .sockets import COMPONENT_NODES, SAMPLING_CATEGORY, NavaConditioning
 
 logger = logging.getLogger("nava")
 
@@ -24,16 +24,8 @@ EXAMPLE_PROMPT = (
 
 
 def voice_inputs(voices: list[dict | None]) -> list[tuple | None]:
-    """AUDIO inputs -> (waveform [C, N], sample rate) per voice slot, up to the last connected one."""
-    last = max((i + 1 for i, v in enumerate(voices) if v is not None), default=0)
-    return [None if v is None else (v["waveform"][0], int(v["sample_rate"])) for v in voices[:last]]
-
-
-def check_prompt(prompt: str, voices: list[tuple | None], speaker_encoder) -> None:
-    """Span and voice errors, raised before any model is loaded."""
-    prepare_prompt(prompt, num_voices=len(voices))
-    if any(v is not None for v in voices) and speaker_encoder is None:
-        raise PromptError("a reference voice is connected but no speaker encoder: connect a NAVA ReDimNet Loader")
+    """AUDIO inputs -> (waveform [C, N], sample rate) per voice slot."""
+    return [None if v is None else (v["waveform"][0], int(v["sample_rate"])) for v in voices]
 
 
 def voice_warnings(voices: list[tuple | None]) -> list[str]:
@@ -64,12 +56,8 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
             description="Encodes the prompt. Words between <S> and <E> are spoken; voice_1 speaks the first span, "
             "voice_2 the second, and so on. Spans without a voice get a voice the model picks.",
             inputs=[
-                TextEncoder.Input("text_encoder", tooltip="From NAVA umT5 Loader."),
-                SpeakerEncoder.Input(
-                    "speaker_encoder",
-                    optional=True,
-                    tooltip="From NAVA ReDimNet Loader; needed only with reference voices.",
-                ),
+                COMPONENT_NODES["text_encoder"].input(),
+                COMPONENT_NODES["speaker_encoder"].input(optional=True, needed="needed only with reference voices"),
                 io.String.Input(
                     "prompt",
                     multiline=True,
@@ -110,16 +98,14 @@ class NAVASpeakerSpanPrompt(io.ComfyNode):
         voice_4=None,
     ) -> io.NodeOutput:
         voices = voice_inputs([voice_1, voice_2, voice_3, voice_4])
-        check_prompt(prompt, voices, speaker_encoder)
+        prepared = prepare_prompt(prompt, voices)  # span and voice errors before any load
         warnings = voice_warnings(voices)
         for warning in warnings:
             logger.warning("NAVA Speaker Span Prompt: %s", warning)
-        text = expect(text_encoder, "NAVA_TEXT_ENCODER", "text_encoder", "NAVA umT5 Loader")
+        text = expect(text_encoder, "text_encoder")
         speaker = None
-        if any(v is not None for v in voices):
-            speaker = expect(speaker_encoder, "NAVA_SPEAKER_ENCODER", "speaker_encoder", "NAVA ReDimNet Loader")
+        if prepared.has_voices:
+            speaker = expect(speaker_encoder, "speaker_encoder")
         encoder, speaker_model = load(text, speaker)
-        conditioning = pipeline.encode_conditioning(
-            encoder, speaker_model, prompt, voices, negative_video=negative_prompt
-        )
+        conditioning = pipeline.encode_conditioning(encoder, speaker_model, prepared, negative_video=negative_prompt)
         return io.NodeOutput(conditioning, ui={"text": [describe(conditioning, warnings)]})

@@ -5,14 +5,16 @@ from __future__ import annotations
 from comfy_api.latest import io
 
 from nava_model import pipeline
+from nava_model.latent_space import MODES, VIDEO_FPS, frames_for_duration
+from nava_model.options import DEFAULT_SECONDS, DEFAULTS, SAMPLERS, SamplingOptions
 from nava_model.sampling.guidance import GuidanceScales
 
 from .latents import to_comfy_latent
 from .memory import expect, load
 from .progress import SamplingProgress
-from .sockets import SAMPLING_CATEGORY, NavaConditioning, NavaModel, VideoVAE
+from .sockets import COMPONENT_NODES, SAMPLING_CATEGORY, NavaConditioning
 
-MODES = {"audio+video": "av", "video only": "video", "audio only": "audio"}
+MODE_BY_LABEL = {label: mode for mode, label in MODES.items()}
 ASPECTS = {"1280x704": (1280, 704), "704x1280": (704, 1280), "960x960": (960, 960), "custom": None}
 SEED_MAX = 2**64 - 1
 
@@ -42,22 +44,20 @@ def sampling_options(
     sampler: str,
     shift: float,
     **scales: float,
-) -> pipeline.SamplingOptions:
+) -> SamplingOptions:
     """Widget values -> validated SamplingOptions (errors before any model is loaded)."""
     width, height = ASPECTS[aspect] or (width, height)
-    options = pipeline.SamplingOptions(
+    return SamplingOptions(
         width=width,
         height=height,
-        frames=frames or pipeline.frames_for_duration(seconds),
+        frames=frames or frames_for_duration(seconds),
         steps=steps,
         seed=seed,
         shift=shift,
         sampler=sampler,
-        mode=MODES[mode],
+        mode=MODE_BY_LABEL[mode],
         scales=GuidanceScales(**{name.removesuffix("_guidance"): scales[name] for name, _, _ in GUIDANCE}),
     )
-    options.validate()
-    return options
 
 
 class NAVASampler(io.ComfyNode):
@@ -70,17 +70,17 @@ class NAVASampler(io.ComfyNode):
             description="Generates video and speech/sound together. With a first-frame image and the video VAE it "
             "animates the image (TI2AV).",
             inputs=[
-                NavaModel.Input("model", tooltip="From NAVA MMDiT Loader."),
+                COMPONENT_NODES["mmdit"].input(),
                 NavaConditioning.Input("conditioning", tooltip="From NAVA Speaker Span Prompt."),
                 io.Image.Input(
                     "first_frame",
                     optional=True,
                     tooltip="Optional start image (TI2AV); scaled and centre-cropped to the size.",
                 ),
-                VideoVAE.Input(
-                    "video_vae", optional=True, tooltip="From NAVA Wan2.2 VAE Loader; needed with a first frame."
+                COMPONENT_NODES["video_vae"].input(optional=True, needed="needed with a first frame"),
+                io.Combo.Input(
+                    "mode", options=list(MODE_BY_LABEL), default=MODES[DEFAULTS.mode], tooltip="What to generate."
                 ),
-                io.Combo.Input("mode", options=list(MODES), default="audio+video", tooltip="What to generate."),
                 io.Combo.Input(
                     "aspect",
                     options=list(ASPECTS),
@@ -89,7 +89,7 @@ class NAVASampler(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "width",
-                    default=1280,
+                    default=DEFAULTS.width,
                     min=32,
                     max=2048,
                     step=32,
@@ -97,7 +97,7 @@ class NAVASampler(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "height",
-                    default=704,
+                    default=DEFAULTS.height,
                     min=32,
                     max=2048,
                     step=32,
@@ -105,11 +105,12 @@ class NAVASampler(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "seconds",
-                    default=6.0,
+                    default=DEFAULT_SECONDS,
                     min=0.25,
                     max=40.0,
                     step=0.25,
-                    tooltip="Duration at 24 fps (6 s = 145 frames). Ignored when frames is set.",
+                    tooltip=f"Duration at {VIDEO_FPS} fps ({DEFAULT_SECONDS:g} s = {DEFAULTS.frames} frames). "
+                    "Ignored when frames is set.",
                 ),
                 io.Int.Input(
                     "frames",
@@ -118,10 +119,12 @@ class NAVASampler(io.ComfyNode):
                     max=961,
                     tooltip="0: from seconds. Otherwise the frame count, 4k+1 (49, 97, 145, ...).",
                 ),
-                io.Int.Input("steps", default=50, min=1, max=200, tooltip="Denoising steps; NAVA uses 50."),
+                io.Int.Input(
+                    "steps", default=DEFAULTS.steps, min=1, max=200, tooltip=f"Denoising steps; NAVA uses {DEFAULTS.steps}."
+                ),
                 io.Int.Input(
                     "seed",
-                    default=42,
+                    default=DEFAULTS.seed,
                     min=0,
                     max=SEED_MAX,
                     control_after_generate=True,
@@ -129,13 +132,13 @@ class NAVASampler(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "sampler",
-                    options=list(pipeline.SAMPLERS),
-                    default="unipc",
+                    options=list(SAMPLERS),
+                    default=DEFAULTS.sampler,
                     tooltip="unipc (NAVA's, 2nd order) or euler.",
                 ),
                 io.Float.Input(
                     "shift",
-                    default=5.0,
+                    default=DEFAULTS.shift,
                     min=0.5,
                     max=20.0,
                     step=0.1,
@@ -181,10 +184,10 @@ class NAVASampler(io.ComfyNode):
                 "conditioning expects NAVA_CONDITIONING from NAVA Speaker Span Prompt, "
                 f"got {type(conditioning).__name__}"
             )
-        mmdit = expect(model, "NAVA_MODEL", "model", "NAVA MMDiT Loader")
+        mmdit = expect(model, "mmdit")
         start = None
         if first_frame is not None:
-            (vae,) = load(expect(video_vae, "NAVA_VIDEO_VAE", "video_vae", "NAVA Wan2.2 VAE Loader"))
+            (vae,) = load(expect(video_vae, "video_vae"))
             start = pipeline.encode_first_frame(vae, first_frame, options.width, options.height)
         wanted, minimum = pipeline.sampling_memory_bytes(
             mmdit.runner, options, mmdit.patcher.load_device, has_voices=conditioning.speaker is not None

@@ -6,7 +6,7 @@ from comfy_api.latest import io, ui
 
 from nava_model import media
 
-from .files import output_path, prefix_problem, workflow_metadata
+from .output_files import output_path, prefix_problem, workflow_metadata
 from .sockets import OUTPUT_CATEGORY
 
 

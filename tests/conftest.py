@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """A ComfyUI-style models/ tree with every component written by make-tiny (once per session)."""
-    from nava_model.tiny import make_tiny_models
+    from nava_model.components import make_tiny_models
 
     models = tmp_path_factory.mktemp("tiny") / "models"
     make_tiny_models(models)
@@ -17,9 +17,20 @@ def tiny_models(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def loaded_tiny_models(tiny_models):
-    from nava_model.model_files import load_models
+    from nava_model.components import load_models
 
     return load_models(tiny_models)
+
+
+@pytest.fixture
+def no_tensor_read(monkeypatch):
+    """Fails the test if a loader reads any tensor of a model file: wrong files are refused from the header."""
+    from nava_model.checkpoints import Checkpoint
+
+    def refuse(self):
+        raise AssertionError(f"tensors of {self.name} were read before the file was checked")
+
+    monkeypatch.setattr(Checkpoint, "reader", refuse)
 
 
 def pytest_addoption(parser):

@@ -20,9 +20,10 @@ from nava_model.config import get_preset
 from nava_model.mmdit import NavaMMDiT, SpeakerCondition
 from nava_model.mmdit.loader import FILE_PREFIX
 from nava_model.parallel import ParallelPlan, ParallelRuntime
-from nava_model.pipeline import AVLatent, Conditioning, SamplingOptions, sample
+from nava_model.options import SamplingOptions
+from nava_model.pipeline import AVLatent, Conditioning, sample
 from nava_model.random_init import random_state_dict, state_dict_shapes
-from nava_model.vae.wan22 import TINY_CONFIG, Wan22VAE, official_shapes
+from nava_model.vae.wan22.model import TINY_CONFIG, Wan22VAE, official_shapes
 
 TIMEOUT = datetime.timedelta(seconds=120)
 

@@ -35,7 +35,7 @@ def test_generate_runs_a_jsonl_batch_and_writes_one_file_per_line(tiny_models, t
 def test_generate_rejects_a_bad_size_before_loading_models(tmp_path):
     result = _run("generate", "--models", str(tmp_path / "none"), "--prompt", "x", "--width", "1000")
     assert result.returncode == 2
-    assert "multiples of 32" in result.stderr
+    assert "width 1000 is not a positive multiple of 32" in result.stderr
 
 
 def test_compile_flag_maps_to_the_model_choice():

@@ -16,7 +16,6 @@ from nava_model.sampling import (
     NEGATIVE_PROMPT_VIDEO,
     GuidanceInputs,
     GuidanceScales,
-    default_negative_prompt,
     guided_velocity,
 )
 
@@ -294,18 +293,6 @@ def test_negative_prompts_are_upstreams():
     assert NEGATIVE_PROMPT_VIDEO.endswith("背景人很多，倒着走, 音频带有机械音、闷糊、回音、失真、电流声、爆音、杂音")
 
 
-@pytest.mark.parametrize(
-    "mode,expected", [("av", NEGATIVE_PROMPT_VIDEO), ("video", NEGATIVE_PROMPT_VIDEO), ("audio", NEGATIVE_PROMPT_AUDIO)]
-)
-def test_audio_only_mode_uses_the_audio_negative_prompt(mode, expected):
-    assert default_negative_prompt(mode) == expected
-
-
-def test_unknown_mode_has_no_negative_prompt():
-    with pytest.raises(ValueError, match="av"):
-        default_negative_prompt("image")
-
-
 # -- pass scheduling by memory -------------------------------------------------------------------------
 def test_schedule_stacks_short_sequences_and_runs_long_ones_one_by_one():
     from nava_model.sampling.pass_schedule import FILL_TOKENS_CUDA, PassSchedule
@@ -384,7 +371,8 @@ def test_out_of_memory_with_one_pass_and_other_errors_propagate():
 
 def test_sampling_memory_grows_with_tokens_and_passes_per_forward():
     from nava_model.config import get_preset
-    from nava_model.pipeline import SamplingOptions, sampling_memory_bytes
+    from nava_model.options import SamplingOptions
+    from nava_model.pipeline import sampling_memory_bytes
 
     model = SimpleNamespace(config=get_preset("nava-6.3b"), compute_dtype=torch.bfloat16)
     gpu = torch.device("cuda")

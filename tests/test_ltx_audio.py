@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -12,27 +13,27 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from nava_model import dsp
-from nava_model.checkpoints import CheckpointError
-from nava_model.vae import ltx_audio
-from nava_model.vae.ltx_audio import (
+from nava_model.checkpoints import Checkpoint, CheckpointError
+from nava_model.components import AUDIO_VAE
+from nava_model.latent_space import audio_tokens, pixel_frames
+from nava_model.vae.ltx_audio import model as ltx_audio
+from nava_model.vae.ltx_audio.autoencoder import AudioVaeConfig
+from nava_model.vae.ltx_audio.file_layout import VocoderSpec, file_name
+from nava_model.vae.ltx_audio.model import (
     LTX20_VOCODER,
     LTX23_VOCODER,
     TINY_VAE,
     LtxAudioVAE,
-    audio_latent_length,
     file_config,
     load_ltx_audio_vae,
     seeded_state_dict,
-    write_tiny_ltx_audio_vae,
 )
-from nava_model.vae.ltx_audio_checkpoint import VocoderSpec, file_name
-from nava_model.vae.ltx_audio_nets import AudioVaeConfig
-from nava_model.vae.vocoder import GeneratorConfig, HiFiGANVocoder, VocoderWithBWE
+from nava_model.vae.ltx_audio.vocoder import GeneratorConfig, HiFiGANVocoder, VocoderWithBWE
 
 
 @pytest.fixture(scope="module")
 def tiny_path(tmp_path_factory):
-    return write_tiny_ltx_audio_vae(tmp_path_factory.mktemp("models"), seed=0)
+    return AUDIO_VAE.write_tiny(tmp_path_factory.mktemp("models"), seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -124,13 +125,14 @@ def test_encode_resamples_and_duplicates_mono(tiny):
 
 
 @pytest.mark.parametrize("frames, tokens", [(37, 152), (10, 39), (31, 127), (13, 52), (1, 2)])
-def test_audio_latent_length_follows_nava(frames, tokens):
-    assert audio_latent_length(frames) == tokens
+def test_audio_length_follows_nava(frames, tokens):
+    """Upstream's rule for F video latent frames: ceil(((F - 1) * 4 + 1) / 24 * 25) tokens."""
+    assert audio_tokens(pixel_frames(frames)) == tokens
 
 
-def test_audio_latent_length_rejects_zero_frames():
+def test_audio_length_rejects_zero_frames():
     with pytest.raises(ValueError, match="at least one"):
-        audio_latent_length(0)
+        audio_tokens(0)
 
 
 def test_decode_rejects_wrong_token_width(tiny):
@@ -234,8 +236,14 @@ def test_full_ltx_checkpoint_loads_the_same_audio_model(tmp_path, tiny_weights, 
     full["vae.decoder.conv_in.conv.weight"] = torch.zeros(4, 4, 3, 3, 3)
     path = save(tmp_path / "ltx-2.3-22b-dev.safetensors", full, metadata)
     read = []
-    original = ltx_audio.read_tensors
-    monkeypatch.setattr(ltx_audio, "read_tensors", lambda info, keys: read.extend(keys) or original(info, keys))
+    reader = Checkpoint.reader
+
+    @contextmanager
+    def recording_reader(self):
+        with reader(self) as get:
+            yield lambda key: read.append(key) or get(key)
+
+    monkeypatch.setattr(Checkpoint, "reader", recording_reader)
     model = load_ltx_audio_vae(path)
     assert read and not any(k.startswith(("model.diffusion_model.", "vae.")) for k in read)
     torch.testing.assert_close(model.decode(latent(3, seed=5)), reference_output, rtol=0, atol=0)

@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from safetensors import safe_open
 
-from nava_model.vae.ltx_audio import LtxAudioVAE, seeded_state_dict
-from nava_model.vae.ltx_audio_checkpoint import VocoderSpec
-from nava_model.vae.ltx_audio_nets import AudioVaeConfig
-from nava_model.vae.vocoder import HiFiGANVocoder
+from nava_model.vae.ltx_audio.autoencoder import AudioVaeConfig
+from nava_model.vae.ltx_audio.file_layout import VocoderSpec
+from nava_model.vae.ltx_audio.model import LtxAudioVAE, seeded_state_dict
+from nava_model.vae.ltx_audio.vocoder import HiFiGANVocoder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TOLERANCE = 1e-4

@@ -7,8 +7,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from nava_model.checkpoints import CheckpointError
+from nava_model.components import MMDIT
 from nava_model.config import get_preset
-from nava_model.mmdit import NavaMMDiT, load_nava_mmdit, loader, write_tiny_mmdit
+from nava_model.mmdit import NavaMMDiT, load_nava_mmdit, loader
 from nava_model.mmdit.loader import FILE_PREFIX, build_meta
 from nava_model.random_init import random_state_dict, state_dict_shapes
 
@@ -17,7 +18,7 @@ FP8_LINEAR = ("self_attn.", "cross_attn.", "ffn.")
 
 @pytest.fixture(scope="module")
 def tiny_file(tmp_path_factory):
-    return write_tiny_mmdit(tmp_path_factory.mktemp("models"), seed=0)
+    return MMDIT.write_tiny(tmp_path_factory.mktemp("models"), seed=0)
 
 
 def _forward(model: NavaMMDiT):
@@ -180,23 +181,23 @@ def _refuses_before_building(monkeypatch, path, match):
         load_nava_mmdit(path)
 
 
-def test_a_video_vae_is_refused_naming_its_loader(tmp_path, monkeypatch):
+def test_a_video_vae_is_refused_naming_its_folder(tmp_path, monkeypatch):
     path = tmp_path / "wan2.2_vae.safetensors"
     save_file({"decoder.middle.0.residual.0.gamma": torch.zeros(4, 1, 1, 1),
                "decoder.upsamples.0.upsamples.0.residual.2.weight": torch.zeros(4, 4, 3, 3, 3)}, str(path))
-    _refuses_before_building(monkeypatch, path, "Wan2.2 VAE Loader from models/vae")
+    _refuses_before_building(monkeypatch, path, "the Wan2.2 video VAE, which goes in models/vae")
 
 
-def test_a_text_encoder_is_refused_naming_its_loader(tmp_path, monkeypatch):
+def test_a_text_encoder_is_refused_naming_its_folder(tmp_path, monkeypatch):
     path = tmp_path / "umt5_xxl_fp16.safetensors"
     save_file({"encoder.block.0.layer.0.SelfAttention.q.weight": torch.zeros(4, 4),
                "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight": torch.zeros(32, 2)}, str(path))
-    _refuses_before_building(monkeypatch, path, "umT5 Loader from models/text_encoders")
+    _refuses_before_building(monkeypatch, path, "the umT5-XXL text encoder, which goes in models/text_encoders")
 
 
-def test_a_wan21_dit_is_refused_naming_its_loader(tmp_path, monkeypatch):
+def test_a_wan21_dit_is_refused_as_a_model_nava_does_not_use(tmp_path, monkeypatch):
     path, _ = _wan_file(tmp_path, in_channels=16)
-    _refuses_before_building(monkeypatch, path, "Load Diffusion Model from models/diffusion_models")
+    _refuses_before_building(monkeypatch, path, "which goes in models/diffusion_models and is not used by NAVA")
 
 
 def test_a_truncated_file_is_refused(tiny_file, tmp_path, monkeypatch):

@@ -15,12 +15,22 @@ from safetensors import safe_open
 from nava_model.config import NavaConfig, get_preset
 from nava_model.mmdit import NavaMMDiT, SpeakerCondition
 from nava_model.mmdit.blocks import Block, SelfAttention
-from nava_model.mmdit.loader import FILE_PREFIX, wan22_key_map, wan22_to_nava
+from nava_model.mmdit.loader import FILE_PREFIX, wan22_key_map
+from nava_model.mmdit.model import build_meta
 from nava_model.mmdit.rope import Rope, apply_rope, joint_rope, video_angles
-from nava_model.random_init import random_state_dict, state_dict_shapes
+from nava_model.random_init import random_state_dict, seeded_tensor, state_dict_shapes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RTOL = 1e-5
+
+
+def wan22_to_nava(wan_state: dict[str, torch.Tensor], config: NavaConfig) -> dict[str, torch.Tensor]:
+    """A full NAVA state dict from a Wan2.2 DiT state dict; parts Wan lacks get seeded random weights."""
+    state = {target: wan_state[key] for key, targets in wan22_key_map(wan_state, config).items() for target in targets}
+    for key, shape in state_dict_shapes(build_meta(config)).items():
+        if key not in state:
+            state[key] = seeded_tensor(FILE_PREFIX + key, shape)
+    return state
 
 
 def load_fixture(name: str) -> tuple[dict[str, torch.Tensor], dict]:

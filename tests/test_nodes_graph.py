@@ -3,7 +3,7 @@
 import av
 import pytest
 import torch
-from comfy_stand_in.fixtures import comfy_tiny, sampler_widgets  # noqa: F401  (fixtures + helper)
+from comfy_stand_in.fixtures import comfy_tiny, node_class, sampler_widgets  # noqa: F401  (fixtures + helpers)
 
 from nava_model.demo import synthetic_voice
 
@@ -15,10 +15,10 @@ def load_all():
 
     return {
         "model": nodes.NAVAModelLoader.execute(model_name="NAVA.safetensors", weight_dtype="auto", attention="auto")[0],
-        "video_vae": nodes.NAVAWanVAELoader.execute(vae_name="wan2.2_vae.safetensors")[0],
-        "audio_vae": nodes.NAVAAudioVAELoader.execute(vae_name="ltx-2.3-22b-dev_audio_vae.safetensors")[0],
-        "text_encoder": nodes.NAVAUMT5Loader.execute(text_encoder_name="umt5_xxl_fp16.safetensors")[0],
-        "speaker_encoder": nodes.NAVAReDimNetLoader.execute(model_name="ReDimNet-M-vb2+vox2+cnc-ft_mix.pt")[0],
+        "video_vae": node_class("NAVAWanVAELoader").execute(vae_name="wan2.2_vae.safetensors")[0],
+        "audio_vae": node_class("NAVAAudioVAELoader").execute(vae_name="ltx-2.3-22b-dev_audio_vae.safetensors")[0],
+        "text_encoder": node_class("NAVAUMT5Loader").execute(text_encoder_name="umt5_xxl_fp16.safetensors")[0],
+        "speaker_encoder": node_class("NAVAReDimNetLoader").execute(model_name="ReDimNet-M-vb2+vox2+cnc-ft_mix.pt")[0],
     }
 
 
@@ -65,7 +65,7 @@ def models(tiny_models, tmp_path_factory):
     install(tmp_path_factory.mktemp("loaders"), tiny_models)
     import nodes
 
-    nodes.register_nava_folder()
+    nodes.register_model_folders()
     return load_all()
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from comfy_stand_in.fixtures import comfy, comfy_tiny, sampler_widgets  # noqa: F401  (fixtures + helper)
+from comfy_stand_in.fixtures import comfy, comfy_tiny, node_class, sampler_widgets  # noqa: F401  (fixtures + helpers)
 
 from nava_model.checkpoints import CheckpointError
 from nava_model.pipeline import AVLatent, Conditioning
@@ -33,23 +33,19 @@ def conditioning():
 
 
 def test_missing_model_file_names_the_folders_searched(comfy):
-    from nodes import NAVAAudioVAELoader
-
     with pytest.raises(
         FileNotFoundError, match=r"not found in models/vae or models/checkpoints .*searched models/vae: "
     ):
-        NAVAAudioVAELoader.execute(vae_name="ltx-2.3-22b-dev_audio_vae.safetensors")
+        node_class("NAVAAudioVAELoader").execute(vae_name="ltx-2.3-22b-dev_audio_vae.safetensors")
 
 
 def test_a_file_in_the_wrong_loader_is_refused_naming_the_right_loader(comfy_tiny, tiny_models):
-    from nodes import NAVAWanVAELoader
-
     (tiny_models / "vae" / "misplaced.safetensors").write_bytes(
         (tiny_models / "nava" / "NAVA.safetensors").read_bytes()
     )
     try:
         with pytest.raises(CheckpointError, match="NAVA MMDiT Loader"):
-            NAVAWanVAELoader.execute(vae_name="misplaced.safetensors")
+            node_class("NAVAWanVAELoader").execute(vae_name="misplaced.safetensors")
     finally:
         (tiny_models / "vae" / "misplaced.safetensors").unlink()
 
@@ -97,7 +93,7 @@ def test_span_and_voice_mismatches_fail_before_any_model_is_loaded(comfy, prompt
 def test_a_voice_without_speaker_encoder_fails_before_loading(comfy):
     from nodes import NAVASpeakerSpanPrompt
 
-    with pytest.raises(PromptError, match="ReDimNet"):
+    with pytest.raises(ValueError, match="speaker_encoder is not connected: connect a NAVA ReDimNet Loader"):
         NAVASpeakerSpanPrompt.execute(
             text_encoder=handle("NAVA_TEXT_ENCODER"), prompt="<S>hi<E>", negative_prompt="", voice_1=VOICE
         )
@@ -107,9 +103,9 @@ def test_a_voice_without_speaker_encoder_fails_before_loading(comfy):
 @pytest.mark.parametrize(
     "changes,message",
     [
-        ({"width": 100}, "multiples of 32"),
-        ({"height": 48}, "multiples of 32"),
-        ({"frames": 50}, "4k\\+1"),
+        ({"width": 100}, "width 100 is not a positive multiple of 32"),
+        ({"height": 48}, "height 48 is not a positive multiple of 32"),
+        ({"frames": 50}, "50 frames is not 4k \\+ 1"),
     ],
 )
 def test_unsupported_sizes_and_frame_counts_fail_before_loading(comfy, changes, message):
@@ -196,7 +192,7 @@ def test_single_modality_latents_are_plain_core_latents(comfy):
 @pytest.mark.parametrize("prefix", ["../escape", "/tmp/abs", "NAVA/../../escape", "C:\\Users\\x", "", "  "])
 def test_filename_prefix_cannot_leave_the_output_folder(comfy, prefix):
     from nodes import NAVASaveAV
-    from nodes.files import output_path
+    from nodes.output_files import output_path
 
     with pytest.raises(ValueError, match="filename_prefix"):
         output_path(prefix, ".mp4")
@@ -211,7 +207,7 @@ def test_a_good_or_linked_filename_prefix_passes_queue_time_validation(comfy):
 
 
 def test_output_files_are_numbered_like_cores(comfy):
-    from nodes.files import output_path
+    from nodes.output_files import output_path
 
     path, subfolder, name = output_path("NAVA/run", ".mp4")
     assert (subfolder, name, path) == ("NAVA", "run_00001_.mp4", comfy / "output" / "NAVA" / "run_00001_.mp4")
@@ -221,7 +217,7 @@ def test_output_files_are_numbered_like_cores(comfy):
 
 
 def test_a_prefix_ending_in_a_slash_names_a_folder(comfy):
-    from nodes.files import output_path
+    from nodes.output_files import output_path
 
     path, subfolder, name = output_path("NAVA/", ".mp4")
     assert (subfolder, name, path) == ("NAVA", "nava_00001_.mp4", comfy / "output" / "NAVA" / "nava_00001_.mp4")
@@ -230,7 +226,7 @@ def test_a_prefix_ending_in_a_slash_names_a_folder(comfy):
 def test_core_variables_in_the_prefix_are_filled_in(comfy):
     import time
 
-    from nodes.files import output_path
+    from nodes.output_files import output_path
 
     path, subfolder, name = output_path("%year%/clip_%width%x%height%", ".mp4", 64, 32)
     assert (subfolder, name) == (str(time.localtime().tm_year), "clip_64x32_00001_.mp4")

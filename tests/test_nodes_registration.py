@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from comfy_stand_in import REPO
-from comfy_stand_in.fixtures import comfy  # noqa: F401  (pytest fixture)
+from comfy_stand_in.fixtures import comfy, node_class  # noqa: F401  (pytest fixture + helper)
 
 
 def import_pack():
@@ -109,17 +109,17 @@ def test_sampler_defaults_are_navas(comfy):
 def test_nava_folder_is_appended_to_paths_from_extra_model_paths(comfy):
     import folder_paths
 
-    from nodes import register_nava_folder
+    from nodes import register_model_folders
 
     folder_paths.add_model_folder_path("nava", "/elsewhere/nava")  # what a yaml `nava:` key does first
-    register_nava_folder()
+    register_model_folders()
     assert folder_paths.get_folder_paths("nava") == ["/elsewhere/nava", str(comfy / "models" / "nava")]
 
 
 def test_mmdit_dropdown_lists_models_nava_then_diffusion_models(comfy):
-    from nodes import NAVAModelLoader, register_nava_folder
+    from nodes import NAVAModelLoader, register_model_folders
 
-    register_nava_folder()
+    register_model_folders()
     for folder, name in (
         ("nava", "NAVA.safetensors"),
         ("diffusion_models", "other.safetensors"),
@@ -133,7 +133,5 @@ def test_mmdit_dropdown_lists_models_nava_then_diffusion_models(comfy):
 
 @pytest.mark.parametrize("node", ["NAVAWanVAELoader", "NAVAAudioVAELoader", "NAVAUMT5Loader", "NAVAReDimNetLoader"])
 def test_loader_dropdowns_list_their_folders(comfy, node):
-    import nodes
-
-    (spec,) = getattr(nodes, node).define_schema().inputs
+    (spec,) = node_class(node).define_schema().inputs
     assert spec.io_type == "COMBO" and spec.options["options"] == []

@@ -2,7 +2,7 @@
 -> Rewritten Prompt -> Speaker-Span Prompt, as the rewrite template wires them."""
 
 import pytest
-from comfy_stand_in.fixtures import comfy, comfy_tiny  # noqa: F401  (pytest fixtures)
+from comfy_stand_in.fixtures import comfy, comfy_tiny, node_class  # noqa: F401  (pytest fixtures + helper)
 
 from nava_model.rewrite import RewriteError, instructions
 
@@ -58,7 +58,7 @@ def test_caption_rewritten_and_checked_feeds_the_speaker_span_prompt(comfy_tiny)
     llm_prompt, _, original = nodes.NAVARewriteInstructions.execute(prompt=caption, mode="text to audio+video").args
     answer = "两位渔夫站在码头上。老人说：<S>The boats are late again.<E>年轻人笑着说：<S>They always are!<E>"
     prompt = nodes.NAVARewrittenPrompt.execute(original=original, llm_output=answer, on_broken_spans="fail")[0]
-    text_encoder = nodes.NAVAUMT5Loader.execute(text_encoder_name="umt5_xxl_fp16.safetensors")[0]
+    text_encoder = node_class("NAVAUMT5Loader").execute(text_encoder_name="umt5_xxl_fp16.safetensors")[0]
     encoded = nodes.NAVASpeakerSpanPrompt.execute(text_encoder=text_encoder, prompt=prompt, negative_prompt="")
     assert encoded.ui["text"][0].splitlines()[1:] == [
         '1. "The boats are late again." -> no reference voice (the model picks one)',

@@ -6,7 +6,7 @@ from nava_model import cli
 from nava_model.media import write_audio
 from nava_model.parallel.plan import ParallelPlan, PlanError, make_plan
 from nava_model.parallel.runtime import split_evenly
-from nava_model.tiny import make_tiny_models
+from nava_model.components import make_tiny_models
 
 HEADS = 24  # the released model
 

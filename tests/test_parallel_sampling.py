@@ -28,7 +28,7 @@ from parallel_world import (
 )
 
 from nava_model.parallel import ParallelRuntime
-from nava_model.vae.wan22_tiling import Tiling
+from nava_model.vae.wan22.tiling import Tiling
 
 RTOL = 1e-5
 # 15 tiles (3 x 5) and 2 tiles (1 x 2) over a 4 x 6 latent: on 4 ranks the second leaves two ranks without a tile

@@ -3,7 +3,9 @@
 import pytest
 import torch
 
-from nava_model.pipeline import SamplingOptions, encode_conditioning, frames_for_duration, initial_noise
+from nava_model.latent_space import frames_for_duration
+from nava_model.options import SamplingOptions
+from nava_model.pipeline import Conditioning, encode_conditioning, initial_noise, negative_context
 from nava_model.prompt import PromptError
 
 
@@ -36,9 +38,9 @@ def test_voices_without_speaker_encoder_are_rejected_before_encoding():
 @pytest.mark.parametrize(
     "changes,message",
     [
-        ({"width": 1000}, "multiples of 32"),
-        ({"height": 0}, "multiples of 32"),
-        ({"frames": 144}, "4k\\+1"),
+        ({"width": 1000}, "multiple of 32"),
+        ({"height": 0}, "multiple of 32"),
+        ({"frames": 144}, "4k \\+ 1"),
         ({"steps": 0}, "steps"),
         ({"mode": "stereo"}, "mode"),
         ({"sampler": "ddim"}, "sampler"),
@@ -46,12 +48,12 @@ def test_voices_without_speaker_encoder_are_rejected_before_encoding():
 )
 def test_bad_sampling_options_name_the_fix(changes, message):
     with pytest.raises(ValueError, match=message):
-        SamplingOptions(**changes).validate()
+        SamplingOptions(**changes)
 
 
 def test_default_options_are_navas_six_seconds():
     options = SamplingOptions()
-    assert (options.latent_frames, options.audio_tokens) == (37, 152)  # components.md §7
+    assert (options.latent_frames, options.audio_tokens) == (37, 152)
     assert options.duration == pytest.approx(6.042, abs=1e-3)
 
 
@@ -66,3 +68,10 @@ def test_noise_is_drawn_video_token_major_then_audio():
     reference = torch.randn(2 * 2 * 4 * 48 + options.audio_tokens * 128, generator=torch.Generator().manual_seed(3))
     assert torch.equal(video[0].permute(1, 2, 3, 0).reshape(-1), reference[: 2 * 2 * 4 * 48])
     assert torch.equal(audio.reshape(-1), reference[2 * 2 * 4 * 48 :])
+
+
+@pytest.mark.parametrize("mode,negative", [("av", "video"), ("video", "video"), ("audio", "audio")])
+def test_only_audio_only_runs_use_the_audio_negative_prompt(mode, negative):
+    contexts = {"video": torch.zeros(1, 2, 4), "audio": torch.ones(1, 3, 4)}
+    conditioning = Conditioning(torch.zeros(1, 1, 4), contexts["video"], contexts["audio"], speaker=None)
+    assert negative_context(conditioning, mode) is contexts[negative]

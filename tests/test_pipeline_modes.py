@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from nava_model.pipeline import AVLatent, SamplingOptions, decode, encode_conditioning, encode_first_frame, sample
+from nava_model.options import SamplingOptions
+from nava_model.pipeline import AVLatent, decode, encode_conditioning, encode_first_frame, sample
 
 SMALL = dict(width=64, height=32, frames=9, steps=3)
 

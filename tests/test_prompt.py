@@ -11,6 +11,8 @@ from nava_model.prompt import (
     speaker_positions,
 )
 
+VOICE = object()  # prompt checks only count the voices
+
 
 def test_spans_are_found_in_order_with_their_offsets():
     prompt = "A man says <S>Hello.<E> and a woman answers <S>你好！<E>"
@@ -54,12 +56,12 @@ def test_empty_span_is_an_error_naming_the_fix(prompt):
 
 def test_more_voices_than_spans_is_an_error_naming_the_fix():
     with pytest.raises(PromptError, match=r"2 reference voice\(s\) but 1 speech span\(s\).*add a span per voice"):
-        prepare_prompt("<S>Hi<E>", num_voices=2)
+        prepare_prompt("<S>Hi<E>", [VOICE] * 2)
 
 
 def test_voices_without_any_span_are_an_error():
     with pytest.raises(PromptError, match="0 speech span"):
-        prepare_prompt("a quiet forest", num_voices=1)
+        prepare_prompt("a quiet forest", [VOICE])
 
 
 def test_prompt_errors_are_value_errors():
@@ -67,25 +69,41 @@ def test_prompt_errors_are_value_errors():
 
 
 def test_placeholder_follows_every_opening_tag():
-    prepared = prepare_prompt("He says <S>one<E>, she says <S>two<E>.", num_voices=2)
+    prepared = prepare_prompt("He says <S>one<E>, she says <S>two<E>.", [VOICE] * 2).text
     assert prepared == "He says <S><extra_id_2>one<E>, she says <S><extra_id_2>two<E>."
 
 
 def test_fewer_voices_than_spans_is_allowed_and_every_span_still_gets_a_placeholder():
-    assert prepare_prompt("<S>one<E> <S>two<E>", num_voices=1).count(SPEAKER_PLACEHOLDER) == 2
+    assert prepare_prompt("<S>one<E> <S>two<E>", [VOICE]).text.count(SPEAKER_PLACEHOLDER) == 2
 
 
 def test_existing_placeholders_are_stripped_before_inserting():
-    once = prepare_prompt("<S>one<E> <extra_id_2>", num_voices=1)
+    once = prepare_prompt("<S>one<E> <extra_id_2>", [VOICE]).text
     assert once == "<S><extra_id_2>one<E> "
-    assert prepare_prompt(once, num_voices=1) == once
+    assert prepare_prompt(once, [VOICE]).text == once
 
 
 def test_prepare_validates_the_spans():
     with pytest.raises(PromptError, match="never closed"):
-        prepare_prompt("<S>oops", num_voices=0)
+        prepare_prompt("<S>oops")
 
 
 def test_speaker_positions_are_the_placeholder_indices_in_order():
     assert speaker_positions([5, 9, 32097, 4, 32097, 1], placeholder_id=32097) == [2, 4]
     assert speaker_positions([5, 9, 1], placeholder_id=32097) == []
+
+
+def test_empty_voice_slots_after_the_last_voice_do_not_count():
+    prepared = prepare_prompt("<S>one<E>", [VOICE, None, None])
+    assert prepared.voices == [VOICE] and prepared.has_voices
+
+
+def test_an_empty_slot_before_a_voice_leaves_its_span_to_the_model():
+    prepared = prepare_prompt("<S>one<E> <S>two<E>", [None, VOICE])
+    assert prepared.voices == [None, VOICE] and [span.text for span in prepared.spans] == ["one", "two"]
+
+
+def test_voices_without_a_speaker_encoder_are_refused_naming_the_file_and_folder():
+    with pytest.raises(PromptError, match="ReDimNet speaker encoder .*in models/audio_encoders"):
+        prepare_prompt("<S>one<E>", [VOICE], speaker_encoder_loaded=False)
+    assert not prepare_prompt("<S>one<E>", [None], speaker_encoder_loaded=False).has_voices

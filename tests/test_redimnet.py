@@ -12,8 +12,8 @@ from safetensors.torch import load_file, save_file
 
 from nava_model import dsp
 from nava_model.checkpoints import CheckpointError
+from nava_model.components import SPEAKER_ENCODER
 from nava_model.random_init import state_dict_shapes
-from nava_model.speaker import redimnet
 from nava_model.speaker.redimnet import (
     ReDimNetConfig,
     ReDimNetSpeakerEncoder,
@@ -21,7 +21,6 @@ from nava_model.speaker.redimnet import (
     load_redimnet,
     reference_clip,
     seeded_state_dict,
-    write_tiny_redimnet,
 )
 
 FIXTURE = Path(__file__).parent / "fixtures" / "redimnet_parity.safetensors"
@@ -91,7 +90,7 @@ def test_frame_features_match_idrnd_redimnet(name):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    path = write_tiny_redimnet(tmp_path_factory.mktemp("models"))
+    path = SPEAKER_ENCODER.write_tiny(tmp_path_factory.mktemp("models"))
     return path, load_redimnet(path)
 
 
@@ -195,10 +194,9 @@ WRONG_FILES = {
 
 
 @pytest.mark.parametrize("kind", WRONG_FILES)
-def test_wrong_component_is_refused_before_loading(tmp_path, monkeypatch, kind):
-    monkeypatch.setattr(redimnet, "read_state_dict", lambda path: pytest.fail("tensors were loaded"))
+def test_wrong_component_is_refused_before_loading(tmp_path, kind, no_tensor_read):
     path = _fake_safetensors(tmp_path / f"{kind}.safetensors", WRONG_FILES[kind])
-    with pytest.raises(CheckpointError, match="NAVA ReDimNet Loader"):
+    with pytest.raises(CheckpointError, match="cannot be used as the ReDimNet speaker encoder"):
         load_redimnet(path)
 
 
@@ -217,12 +215,11 @@ def test_text_file_named_pt_is_refused(tmp_path):
         load_redimnet(path)
 
 
-def test_file_not_matching_its_model_config_is_refused(tiny, tmp_path, monkeypatch):
+def test_file_not_matching_its_model_config_is_refused(tiny, tmp_path, no_tensor_read):
     path, _ = tiny
     saved = torch.load(path, weights_only=True)
     saved["model_config"] = {}  # claims ReDimNet-M, holds the tiny weights
     torch.save(saved, tmp_path / "mislabelled.pt")
-    monkeypatch.setattr(redimnet, "read_state_dict", lambda path: pytest.fail("tensors were loaded"))
     with pytest.raises(CheckpointError, match="does not match"):
         load_redimnet(tmp_path / "mislabelled.pt")
 

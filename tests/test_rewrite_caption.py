@@ -41,7 +41,7 @@ def test_one_speaker_caption_has_one_span_after_the_speaker_description():
 def test_three_turn_dialogue_has_the_spans_in_turn_order_so_voices_bind_to_turns():
     caption = build_caption(CaptionFields(**{**SCENE, "audio": AudioKind.DIALOGUE}, turns=TURNS))
     assert [span.text for span in parse_speech_spans(caption)] == [turn.words for turn in TURNS]
-    assert prepare_prompt(caption, num_voices=3).count("<extra_id_2>") == 3
+    assert prepare_prompt(caption, [object()] * 3).text.count("<extra_id_2>") == 3
     assert "a dialogue of 3 turns" in caption and "Speaker 3: <S>The wind does not snap branches.<E>" in caption
     assert "take turns without talking over each other" in caption
 

@@ -10,7 +10,7 @@ from nava_model.sampling import flow_sigmas
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sampling_solvers.safetensors"
 
-# components.md §8: the 50 integer timesteps NAVA's model sees (init shift 5, then set_timesteps(50)).
+# The 50 integer timesteps NAVA's model sees (init shift 5, then set_timesteps(50)).
 NAVA_TIMESTEPS_50 = [
     999, 995, 991, 987, 982, 978, 973, 968, 963, 957, 952, 946, 940, 934, 927, 921, 913, 906, 898, 890,
     882, 873, 864, 854, 844, 833, 821, 809, 797, 783, 769, 753, 737, 720, 701, 681, 660, 637, 612, 585,

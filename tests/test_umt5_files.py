@@ -43,7 +43,7 @@ def no_allocation(monkeypatch):
 def test_plain_t5_is_refused(tmp_path, spiece, no_allocation):
     tensors = comfy_tensors(spiece)
     del tensors["encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight"]  # T5: bias in block 0 only
-    with pytest.raises(CheckpointError, match="T5 \\(not umT5\\).*Load CLIP"):
+    with pytest.raises(CheckpointError, match="T5 \\(not umT5\\).*not used by NAVA"):
         load_umt5(save(tmp_path, tensors, "t5xxl_fp16.safetensors"))
 
 
@@ -79,7 +79,7 @@ def test_truncated_official_pth_is_refused(tmp_path, no_allocation):
 def test_file_missing_a_layer_tensor_is_refused(tmp_path, spiece):
     tensors = comfy_tensors(spiece)
     del tensors["encoder.block.1.layer.1.DenseReluDense.wo.weight"]
-    with pytest.raises(CheckpointError, match="not a complete umT5 encoder.*block.1.layer.1.DenseReluDense.wo"):
+    with pytest.raises(CheckpointError, match="does not match the umT5 encoder layout.*block.1.layer.1.DenseReluDense.wo"):
         load_umt5(save(tmp_path, tensors))
 
 

@@ -5,20 +5,21 @@ import hashlib
 import pytest
 import torch
 
-from nava_model.checkpoints import UMT5, identify, inspect_checkpoint
+from nava_model.checkpoints import open_checkpoint
+from nava_model.components import TEXT_ENCODER, UMT5, identify_family
 from nava_model.config import PRESETS
-from nava_model.text import load_umt5, write_tiny_umt5
+from nava_model.text import load_umt5
 
 
 @pytest.fixture(scope="module")
 def tiny_file(tmp_path_factory):
-    return write_tiny_umt5(tmp_path_factory.mktemp("models"))
+    return TEXT_ENCODER.write_tiny(tmp_path_factory.mktemp("models"))
 
 
 def test_tiny_file_has_comfyui_name_layout_and_marker(tiny_file):
-    info = inspect_checkpoint(tiny_file)
+    info = open_checkpoint(tiny_file)
     assert tiny_file.relative_to(tiny_file.parents[1]).as_posix() == "text_encoders/umt5_xxl_fp16.safetensors"
-    assert identify(info) is UMT5
+    assert identify_family(info) is UMT5
     assert info.is_tiny
     assert info.dtypes["spiece_model"] == torch.uint8
     assert info.shapes["shared.weight"][1] == PRESETS["tiny"].text_dim
@@ -26,7 +27,7 @@ def test_tiny_file_has_comfyui_name_layout_and_marker(tiny_file):
 
 
 def test_tiny_file_is_deterministic(tiny_file, tmp_path):
-    again = write_tiny_umt5(tmp_path)
+    again = TEXT_ENCODER.write_tiny(tmp_path)
     assert hashlib.sha256(again.read_bytes()).digest() == hashlib.sha256(tiny_file.read_bytes()).digest()
 
 

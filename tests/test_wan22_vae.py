@@ -13,20 +13,13 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from nava_model.checkpoints import CheckpointError
+from nava_model.components import VIDEO_VAE
+from nava_model.latent_space import VideoSizeError, check_video_size
 from nava_model.random_init import random_state_dict
-from nava_model.vae import wan22
-from nava_model.vae.wan22 import (
-    TINY_CONFIG,
-    VideoSizeError,
-    Wan22VAE,
-    Wan22VAEConfig,
-    check_video_size,
-    load_wan22_vae,
-    official_shapes,
-    write_tiny_wan22_vae,
-)
-from nava_model.vae.wan22_keys import diffusers_name
-from nava_model.vae.wan22_tiling import Tiling, run_tiled
+from nava_model.vae.wan22 import model as wan22
+from nava_model.vae.wan22.keys import diffusers_name
+from nava_model.vae.wan22.model import TINY_CONFIG, Wan22VAE, Wan22VAEConfig, load_wan22_vae, official_shapes
+from nava_model.vae.wan22.tiling import Tiling, run_tiled
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PARITY_TOLERANCE = 1e-4  # max |ours - reference| / max |reference|, fp32
@@ -140,12 +133,12 @@ def test_diffusers_names_follow_the_diffusers_conversion():
 
 
 def test_widths_are_read_from_the_file(tmp_path):
-    vae = load_wan22_vae(write_tiny_wan22_vae(tmp_path))
+    vae = load_wan22_vae(VIDEO_VAE.write_tiny(tmp_path))
     assert vae.config == TINY_CONFIG
 
 
 def test_tiny_file_has_the_release_name_and_marker_and_decodes(tmp_path, caplog):
-    path = write_tiny_wan22_vae(tmp_path, seed=0)
+    path = VIDEO_VAE.write_tiny(tmp_path, seed=0)
     assert path == tmp_path / "vae" / "wan2.2_vae.safetensors"
     with safe_open(str(path), framework="pt") as handle:
         assert handle.metadata()["nava_tiny"] == "true"
@@ -156,7 +149,7 @@ def test_tiny_file_has_the_release_name_and_marker_and_decodes(tmp_path, caplog)
 
 
 def test_loader_casts_to_the_requested_dtype(tmp_path):
-    vae = load_wan22_vae(write_tiny_wan22_vae(tmp_path), dtype=torch.bfloat16)
+    vae = load_wan22_vae(VIDEO_VAE.write_tiny(tmp_path), dtype=torch.bfloat16)
     assert {p.dtype for p in vae.parameters()} == {torch.bfloat16}
     assert vae.decode(torch.zeros(1, 48, 1, 2, 2)).dtype == torch.float32
 
@@ -189,7 +182,7 @@ WRONG_FILES = {
     ),
     "ltx_audio_vae": (
         {"audio_vae.decoder.conv_in.conv.weight": (4, 8, 3, 3), "vocoder.conv_pre.weight": (4, 128, 7)},
-        "NAVA LTX Audio VAE Loader",
+        "the LTX-2 audio VAE with its vocoder, which goes in models/vae",
     ),
     "wan22_dit": (
         {"blocks.0.self_attn.q.weight": (8, 8), "patch_embedding.weight": (8, 48, 1, 2, 2)},
@@ -197,41 +190,33 @@ WRONG_FILES = {
     ),
     "nava_mmdit": (
         {"backbone.double_blocks.0.norm1.weight": (8,), "backbone.patch_embedding_audio.0.weight": (8, 128, 7)},
-        "NAVA MMDiT Loader",
+        "the NAVA MMDiT, which goes in models/nava",
     ),
     "umt5": (
         {"encoder.block.0.layer.0.SelfAttention.q.weight": (8, 8),
          "encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight": (32, 2)},
-        "NAVA umT5 Loader",
+        "the umT5-XXL text encoder, which goes in models/text_encoders",
     ),
-    "unknown": ({"model.layers.0.weight": (4, 4)}, "none of the known layouts"),
+    "unknown": ({"model.layers.0.weight": (4, 4)}, "none of the known model files"),
 }
 
 
-@pytest.fixture
-def weights_never_read(monkeypatch):
-    def fail(*args, **kwargs):
-        raise AssertionError("weights were read before the file was identified")
-
-    monkeypatch.setattr(wan22, "read_state_dict", fail)
-
-
 @pytest.mark.parametrize("case", sorted(WRONG_FILES))
-def test_wrong_file_is_refused_naming_the_right_loader(tmp_path, case, weights_never_read):
+def test_wrong_file_is_refused_naming_what_it_is_and_its_folder(tmp_path, case, no_tensor_read):
     shapes, message = WRONG_FILES[case]
     path = _write(tmp_path / f"{case}.safetensors", shapes)
     with pytest.raises(CheckpointError, match=message):
         load_wan22_vae(path)
 
 
-def test_truncated_file_is_refused(tmp_path, weights_never_read):
-    path = write_tiny_wan22_vae(tmp_path)
+def test_truncated_file_is_refused(tmp_path, no_tensor_read):
+    path = VIDEO_VAE.write_tiny(tmp_path)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(CheckpointError, match="truncated"):
         load_wan22_vae(path)
 
 
-def test_incomplete_wan22_file_is_refused(tmp_path, weights_never_read):
+def test_incomplete_wan22_file_is_refused(tmp_path, no_tensor_read):
     state = official_shapes(TINY_CONFIG)
     del state["decoder.head.2.bias"]
     with pytest.raises(CheckpointError, match="missing"):

@@ -25,7 +25,7 @@ KINDS = ("sdpa", "sdpa-hopper", "flash", "math")  # what `resolve_backend` turns
 
 RowMask = tuple[bool, ...]  # per batch row: True = cross-modal attention removed (video only sees video, ...)
 
-# On Hopper, cuDNN's fused attention beats the flash kernel at NAVA's sequence lengths (architecture.md §4).
+# On Hopper, cuDNN's fused attention beats the flash kernel at NAVA's sequence lengths.
 _HOPPER_SDPA_ORDER = [
     SDPBackend.CUDNN_ATTENTION,
     SDPBackend.FLASH_ATTENTION,

@@ -1,4 +1,4 @@
-"""Transformer blocks of the Align-then-Fuse MMDiT (components.md §1.2, §1.3).
+"""Transformer blocks of the Align-then-Fuse MMDiT.
 
 Both kinds are the Wan2.2 adaLN-Zero block run over two token streams, video and audio (either may be
 absent). In the 10 double-stream ("alignment") blocks audio tokens use their own attention

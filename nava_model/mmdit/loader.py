@@ -10,49 +10,25 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from ..checkpoints import (
-    NAVA_MMDIT,
-    TORCH_SUFFIXES,
-    WAN22_DIT,
-    CheckpointError,
-    CheckpointInfo,
-    inspect_checkpoint,
-    layout_mismatch,
-    metadata_json,
-    read_state_dict,
-    require_kind,
-)
+from ..checkpoints import Checkpoint, CheckpointError, open_checkpoint, require_layout, strip_wrapper_prefixes
+from ..components import WAN22_DIT, require_component
 from ..config import PRESETS, NavaConfig, get_preset
 from ..fp8 import FP8_COMPUTE, FP8_DTYPES, set_fp8_compute, swap_in_fp8_linears
 from ..random_init import random_state_dict, seeded_tensor, state_dict_shapes
-from .attention import check_backend
 from .compile import check_compile_choice
 from .model import NavaMMDiT, build_meta
 
 logger = logging.getLogger("nava")
 
-LOADER_NAME = NAVA_MMDIT.loader
 FILE_PREFIX = "backbone."  # NAVA.safetensors holds the `NAVA` wrapper's state: its `backbone` is this model
-_OPTIONAL_PREFIXES = ("transformer.", FILE_PREFIX)
-_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.safetensors$")
 # In a Wan block these tensors have `*_audio` twins in NAVA's double-stream blocks.
 _TWINNED = re.compile(r"^(self_attn|cross_attn)\.(q|k|v|o|norm_q|norm_k)\.")
-
-
-def strip_prefixes(key: str) -> str:
-    for prefix in _OPTIONAL_PREFIXES:
-        if key.startswith(prefix):
-            key = key[len(prefix):]
-    return key
 
 
 # -- config -----------------------------------------------------------------------------------------
@@ -91,14 +67,14 @@ def config_from_shapes(shapes: dict[str, tuple[int, ...]]) -> NavaConfig:
     return NavaConfig(num_heads=dim // 128, **fields)
 
 
-def config_from_metadata(info: CheckpointInfo) -> NavaConfig | None:
-    raw = metadata_json(info, "nava_config")
+def config_from_metadata(checkpoint: Checkpoint) -> NavaConfig | None:
+    raw = checkpoint.metadata_json("nava_config")
     if raw is None:
         return None
     try:
         return NavaConfig(**{**raw, "patch_size": tuple(raw["patch_size"])})
-    except (TypeError, KeyError) as exc:
-        raise CheckpointError(f"{info.path.name}: unreadable `nava_config` metadata ({exc})") from None
+    except (TypeError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{checkpoint.name}: unreadable `nava_config` metadata ({exc})") from None
 
 
 def config_to_json(config: NavaConfig) -> str:
@@ -154,54 +130,7 @@ def config_from_wan22(shapes: dict[str, tuple[int, ...]]) -> NavaConfig:
     )
 
 
-def wan22_to_nava(wan_state: dict[str, Tensor], config: NavaConfig, seed: int = 0) -> dict[str, Tensor]:
-    """A full NAVA state dict from a Wan2.2 DiT state dict; parts Wan lacks get seeded random weights."""
-    state = {}
-    for key, targets in wan22_key_map(wan_state, config).items():
-        for target in targets:
-            state[target] = wan_state[key]
-    expected = state_dict_shapes(build_meta(config))
-    for key, shape in expected.items():
-        if key not in state:
-            state[key] = seeded_tensor(FILE_PREFIX + key, shape, seed)
-    return state
-
-
 # -- reading ----------------------------------------------------------------------------------------
-def _shard_paths(path: Path) -> list[Path]:
-    """All shards of a `…-0000k-of-0000n.safetensors` set (or just the file)."""
-    match = _SHARD.search(path.name)
-    if match is None:
-        return [path]
-    count = int(match[2])
-    stem = path.name[: match.start()]
-    paths = [path.with_name(f"{stem}-{i:05d}-of-{count:05d}.safetensors") for i in range(1, count + 1)]
-    missing = [p.name for p in paths if not p.is_file()]
-    if missing:
-        raise CheckpointError(f"{path.name} is one shard of {count}; missing beside it: {', '.join(missing)}")
-    return paths
-
-
-def _inspect(paths: list[Path]) -> CheckpointInfo:
-    infos = [inspect_checkpoint(p) for p in paths]
-    merged = CheckpointInfo(paths[0], {}, {}, dict(infos[0].metadata), dict(infos[0].extra))
-    for info in infos:
-        merged.shapes.update(info.shapes)
-        merged.dtypes.update(info.dtypes)
-    return merged
-
-
-def _read_tensors(paths: list[Path]) -> Iterator[tuple[str, Tensor]]:
-    """(key, tensor) pairs, one tensor in memory at a time for safetensors files."""
-    for path in paths:
-        if path.suffix in TORCH_SUFFIXES:
-            yield from read_state_dict(path)[0].items()
-            continue
-        with safe_open(str(path), framework="pt") as handle:
-            for key in handle.keys():
-                yield key, handle.get_tensor(key)
-
-
 def _fp8_layers(shapes: dict, dtypes: dict) -> dict[str, tuple[int, ...]]:
     """Module path -> weight_scale shape for every fp8-stored Linear (keys without prefix)."""
     layers = {}
@@ -224,18 +153,11 @@ def _fp8_layers(shapes: dict, dtypes: dict) -> dict[str, tuple[int, ...]]:
     return layers
 
 
-def _check_layout(found: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, ...]], name: str) -> None:
-    mismatch = layout_mismatch(found, expected)
-    if mismatch:
-        raise CheckpointError(f"{name} does not match the NAVA MMDiT layout ({mismatch}); is the file complete?")
-
-
 @dataclass(frozen=True)
 class _LoadPlan:
     """What a checked file holds and where each of its tensors goes."""
 
-    paths: list[Path]
-    name: str
+    checkpoint: Checkpoint
     config: NavaConfig
     shapes: dict[str, tuple[int, ...]]  # file keys without prefix
     key_map: dict[str, list[str]]  # file key (without prefix) -> model keys
@@ -243,27 +165,23 @@ class _LoadPlan:
     warm_start: bool  # a Wan2.2 DiT: the audio-only parts are absent
 
 
-def _plan(path: Path) -> _LoadPlan:
-    """Read the header(s), refuse a wrong file, derive the config: nothing is allocated yet."""
-    paths = _shard_paths(path)
-    info = _inspect(paths)
-    kind = require_kind(info, (NAVA_MMDIT, WAN22_DIT), LOADER_NAME)
-    if info.is_tiny:
-        logger.warning("%s is a TINY random-weight test model (make-tiny): its output is noise", info.path.name)
-    shapes = {strip_prefixes(k): s for k, s in info.shapes.items()}
-    fp8_layers = _fp8_layers(shapes, {strip_prefixes(k): d for k, d in info.dtypes.items()})
-    if kind is not WAN22_DIT:
-        config = config_from_metadata(info) or config_from_shapes(shapes)
-        return _LoadPlan(paths, info.path.name, config, shapes, {k: [k] for k in shapes}, fp8_layers, False)
+def _plan(checkpoint: Checkpoint) -> _LoadPlan:
+    """Refuse a wrong file and derive the config from the header: nothing is allocated yet."""
+    family = require_component(checkpoint, "mmdit")
+    shapes = {strip_wrapper_prefixes(k): s for k, s in checkpoint.shapes.items()}
+    fp8_layers = _fp8_layers(shapes, {strip_wrapper_prefixes(k): d for k, d in checkpoint.dtypes.items()})
+    if family is not WAN22_DIT:
+        config = config_from_metadata(checkpoint) or config_from_shapes(shapes)
+        return _LoadPlan(checkpoint, config, shapes, {k: [k] for k in shapes}, fp8_layers, False)
     if fp8_layers:
-        raise CheckpointError(f"{info.path.name}: fp8 Wan2.2 DiTs are not supported as a warm start; use the bf16 file")
+        raise CheckpointError(f"{checkpoint.name}: fp8 Wan2.2 DiTs are not supported as a warm start; use the bf16 file")
     config = config_from_wan22(shapes)
-    return _LoadPlan(paths, info.path.name, config, shapes, wan22_key_map(shapes, config), {}, True)
+    return _LoadPlan(checkpoint, config, shapes, wan22_key_map(shapes, config), {}, True)
 
 
 def read_mmdit_config(path) -> NavaConfig:
     """The model config from the file's header alone (nothing is loaded)."""
-    return _plan(Path(path)).config
+    return _plan(open_checkpoint(path)).config
 
 
 def _keep_fp8_to_matrices(model: nn.Module, compute_dtype: torch.dtype) -> None:
@@ -276,15 +194,12 @@ def _keep_fp8_to_matrices(model: nn.Module, compute_dtype: torch.dtype) -> None:
                 setattr(module, name, nn.Parameter(torch.empty_like(param, dtype=compute_dtype), requires_grad=False))
 
 
-def _compute_dtype(dtype: torch.dtype, compute_dtype: torch.dtype | None, operations) -> torch.dtype:
+def _require_casting_operations(dtype: torch.dtype, operations) -> None:
     if dtype in FP8_DTYPES and operations is nn:
         raise ValueError(
             f"{dtype} weight storage needs an `operations` namespace that casts weights at use (ComfyUI's comfy.ops); "
             "with torch.nn load NAVA_fp8.safetensors or use bfloat16"
         )
-    if compute_dtype is not None:
-        return compute_dtype
-    return dtype if dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.bfloat16
 
 
 def load_nava_mmdit(
@@ -293,22 +208,23 @@ def load_nava_mmdit(
 ) -> NavaMMDiT:
     """Load NAVA.safetensors / NAVA_fp8.safetensors, or a Wan2.2-TI2V-5B DiT as a video warm start.
 
+    `path` is a file (any shard of a sharded set) or a `Checkpoint` already opened.
+
     `dtype` is the storage dtype; `compute_dtype` (default: `dtype`, or bf16 for fp8 storage) is what the
     layers run in when `operations` casts weights at use, as ComfyUI's manual-cast ops do. `compile_blocks`:
     "auto" (torch.compile the blocks on CUDA), "on" or "off". `fp8_compute` ("dequant" or "scaled_mm", see
     fp8.py) is how the Linears stored in fp8 by NAVA_fp8.safetensors compute.
     """
-    check_backend(attention_backend)
+    _require_casting_operations(dtype, operations)
     check_compile_choice(compile_blocks)
     if fp8_compute not in FP8_COMPUTE:
         raise ValueError(f"unknown fp8 compute {fp8_compute!r}; choose one of {FP8_COMPUTE}")
-    compute_dtype = _compute_dtype(dtype, compute_dtype, operations)
-    plan = _plan(Path(path))
-    model = build_meta(plan.config, operations, dtype)
-    model.compute_dtype = compute_dtype
+    plan = _plan(open_checkpoint(path))
+    model = build_meta(plan.config, operations, dtype, compute_dtype)
+    model.attention_backend = attention_backend  # checked here, before any tensor is read
     swap_in_fp8_linears(model, plan.fp8_layers, operations)
     set_fp8_compute(model, fp8_compute)
-    _keep_fp8_to_matrices(model, compute_dtype)
+    _keep_fp8_to_matrices(model, model.compute_dtype)
     expected = state_dict_shapes(model)
     found = {t: plan.shapes[k] for k, targets in plan.key_map.items() for t in targets}
     absent = sorted(set(expected) - set(found)) if plan.warm_start else []
@@ -316,11 +232,10 @@ def load_nava_mmdit(
         logger.warning(
             "%s is a Wan2.2 DiT: loaded as a video warm start; the audio embedder, speaker embedder and audio head "
             "(%d tensors) keep a seeded random init, and the double blocks' audio twins copy the video weights",
-            plan.name, len(absent),
+            plan.checkpoint.name, len(absent),
         )
-    _check_layout({**found, **{k: expected[k] for k in absent}}, expected, plan.name)
+    require_layout(plan.checkpoint, "NAVA MMDiT", {**found, **{k: expected[k] for k in absent}}, expected)
     _assign(model, plan, absent, device)
-    model.attention_backend = attention_backend
     model.compile_blocks = compile_blocks
     return model.eval().requires_grad_(False)
 
@@ -334,8 +249,8 @@ def _assign(model: NavaMMDiT, plan: _LoadPlan, absent: list[str], device) -> Non
         return tensor.to(device=device, dtype=target_dtype)
 
     state = {}
-    for key, tensor in _read_tensors(plan.paths):
-        for target in plan.key_map[strip_prefixes(key)]:
+    for key, tensor in plan.checkpoint.tensors():
+        for target in plan.key_map[strip_wrapper_prefixes(key)]:
             state[target] = place(target, tensor)
     for key in absent:
         state[key] = place(key, seeded_tensor(FILE_PREFIX + key, params[key].shape))
@@ -343,15 +258,12 @@ def _assign(model: NavaMMDiT, plan: _LoadPlan, absent: list[str], device) -> Non
 
 
 # -- tiny file ----------------------------------------------------------------------------------------
-def write_tiny_mmdit(models_dir, seed: int = 0) -> Path:
-    """models_dir/nava/NAVA.safetensors: the real key layout (`backbone.` prefix) at the `tiny` preset widths."""
+def write_tiny_mmdit(path, seed: int = 0) -> None:
+    """A NAVA.safetensors at `path`: the real key layout (`backbone.` prefix) at the `tiny` preset widths."""
     config = get_preset("tiny")
     shapes = {FILE_PREFIX + k: s for k, s in state_dict_shapes(build_meta(config)).items()}
-    path = Path(models_dir) / "nava" / "NAVA.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_file(
         random_state_dict(shapes, seed),
         str(path),
         metadata={"nava_tiny": "true", "nava_config": config_to_json(config)},
     )
-    return path

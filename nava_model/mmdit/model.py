@@ -1,4 +1,4 @@
-"""The NAVA Align-then-Fuse MMDiT (upstream `WanAVModel`; components.md §1).
+"""The NAVA Align-then-Fuse MMDiT (upstream `WanAVModel`).
 
 video latent ─ Conv3d patches ─┐                                          ┌─ head ─ unpatchify ─ v_video
                                ├─ 10 double-stream ─ 20 single-stream ────┤
@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import NavaConfig
+from ..fp8 import compute_dtype_for
 from ..parallel.ulysses import SequenceParallel, UlyssesSequence
 from ..random_init import state_dict_shapes
 from .attention import RowMask, check_backend, check_math_fits, resolve_backend
@@ -120,16 +121,15 @@ class Head(nn.Module):
 class NavaMMDiT(nn.Module):
     """Predicts the flow velocities of a video latent, an audio latent, or both, given text (+ voices) and t.
 
-    `compute_dtype` is what the layers run in (default: the construction dtype); `attention_backend`
-    is one of "auto" | "sdpa" | "flash" | "math" (see attention.py); `compile_blocks` one of
-    "auto" | "on" | "off" (see compile.py).
+    `compute_dtype` is what the layers run in (default: `fp8.compute_dtype_for` the construction dtype);
+    `attention_backend` is one of "auto" | "sdpa" | "flash" | "math" (see attention.py); `compile_blocks`
+    one of "auto" | "on" | "off" (see compile.py).
     """
 
-    def __init__(self, config: NavaConfig, operations=nn, device=None, dtype=None):
+    def __init__(self, config: NavaConfig, operations=nn, device=None, dtype=None, compute_dtype=None):
         super().__init__()
-        config.validate()
         self.config = config
-        self.compute_dtype = dtype if dtype in (torch.float32, torch.float16, torch.bfloat16) else torch.float32
+        self.compute_dtype = compute_dtype or compute_dtype_for(dtype)
         self.attention_backend = "auto"
         self._rope_tables: dict[tuple, Rope] = {}  # per (video grid, audio length, device), reused every step
         factory = dict(device=device, dtype=dtype)
@@ -354,9 +354,9 @@ class NavaMMDiT(nn.Module):
         return x.reshape(x.shape[0], x.shape[1], frames * pt, height * ph, width * pw)
 
 
-def build_meta(config: NavaConfig, operations=nn, dtype=torch.float32) -> NavaMMDiT:
+def build_meta(config: NavaConfig, operations=nn, dtype=torch.float32, compute_dtype=None) -> NavaMMDiT:
     """The model on the meta device: layout and shapes without memory."""
-    return NavaMMDiT(config, operations=operations, device="meta", dtype=dtype)
+    return NavaMMDiT(config, operations=operations, device="meta", dtype=dtype, compute_dtype=compute_dtype)
 
 
 def parameter_summary(config: NavaConfig) -> tuple[int, int]:

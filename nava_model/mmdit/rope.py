@@ -1,4 +1,4 @@
-"""Rotary position embeddings of the joint [video; audio] token sequence (components.md §2.4).
+"""Rotary position embeddings of the joint [video; audio] token sequence.
 
 A head of width d is d/2 channel pairs; pair j of a token at angle θ_j is rotated by e^{iθ_j}.
 Video tokens (f, h, w) use three axes side by side, [t | h | w] with d − 4⌊d/6⌋, 2⌊d/6⌋, 2⌊d/6⌋

@@ -58,14 +58,14 @@ def plan_from_args(args: argparse.Namespace, world: LaunchedWorld | None, passes
                 raise PlanError(f"{flag} {degree} needs {degree} or more processes: launch with "
                                 f"torchrun --nproc_per_node N -m nava_model generate ...")
         return None
+    from ..components import find_component_file
     from ..mmdit.loader import read_mmdit_config
-    from ..model_files import require_model_file
 
     nava_log = logging.getLogger("nava")
     level = nava_log.level
     nava_log.setLevel(logging.ERROR)  # the loader notes a tiny file when it loads it; the header read stays quiet
     try:
-        num_heads = read_mmdit_config(require_model_file(args.models, "mmdit")).num_heads
+        num_heads = read_mmdit_config(find_component_file(args.models, "mmdit")).num_heads
     finally:
         nava_log.setLevel(level)
     return make_plan(world.size, num_heads, passes, args.cfg_parallel, args.sp)

@@ -1,6 +1,6 @@
 """A tiled VAE decode spread over the ranks of a replica: tiles are independent, so rank i decodes tiles
 i, i + R, i + 2R, ... and every rank receives every tile's output, in tile order, to blend exactly as one
-process does (vae/wan22_tiling.py). All tiles of one decode have the same shape."""
+process does (vae/wan22/tiling.py). All tiles of one decode have the same shape."""
 
 from __future__ import annotations
 

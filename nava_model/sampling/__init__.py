@@ -5,7 +5,6 @@ from nava_model.sampling.guidance import (
     NEGATIVE_PROMPT_VIDEO,
     GuidanceInputs,
     GuidanceScales,
-    default_negative_prompt,
     guided_velocity,
 )
 from nava_model.sampling.schedules import flow_sigmas
@@ -17,7 +16,6 @@ __all__ = [
     "GuidanceInputs",
     "GuidanceScales",
     "Solver",
-    "default_negative_prompt",
     "flow_sigmas",
     "guided_velocity",
     "make_solver",

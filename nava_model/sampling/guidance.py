@@ -46,19 +46,7 @@ NEGATIVE_PROMPT_VIDEO = (
 )
 NEGATIVE_PROMPT_AUDIO = "机械音、闷糊、回音、失真、电流声、爆音、杂音"
 
-MODES = ("av", "video", "audio")
 logger = logging.getLogger("nava")
-
-
-def default_negative_prompt(mode: str) -> str:
-    """The negative prompt upstream ends up using: the video one whenever video is generated.
-
-    The upstream backbone reads a single context and takes the video-side one unless speaker
-    embeddings are passed, so the audio negative prompt only matters for audio-only generation.
-    """
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
-    return NEGATIVE_PROMPT_AUDIO if mode == "audio" else NEGATIVE_PROMPT_VIDEO
 
 
 @dataclass(frozen=True)

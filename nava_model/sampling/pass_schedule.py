@@ -20,7 +20,7 @@ import torch
 FILL_TOKENS_CUDA = 8192
 # On a CPU a forward pays a fixed overhead per layer call: passes are stacked only while a forward's work,
 # tokens × dim², stays below this (the tiny preset's 320x192 demo stacks its 4 passes, which saves CPU time;
-# a width-256 model at the same size runs them one by one, as bench/guidance_batching.py finds stacking slower).
+# a width-256 model at the same size runs them one by one: bench/guidance_batching.py finds no gain there).
 CPU_FILL_WORK = 2**24
 
 

@@ -6,34 +6,21 @@ any size of the family (b0-b6, S, M), building the network from the stored `mode
 
 from __future__ import annotations
 
-import logging
 import math
 import numbers
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from .. import dsp
-from ..checkpoints import (
-    REDIMNET,
-    CheckpointError,
-    inspect_checkpoint,
-    layout_mismatch,
-    metadata_json,
-    read_state_dict,
-    require_kind,
-)
+from ..checkpoints import Checkpoint, CheckpointError, open_checkpoint, require_layout
+from ..components import require_component
 from ..random_init import random_state_dict, seeded_tensor, state_dict_shapes
 from .backbone import ReDimNetBackbone, StageSpec
 from .features import PREEMPHASIS, MelFrontEnd, MelFrontEndConfig
 from .pooling import make_pooling
 
-logger = logging.getLogger("nava")
-
-LOADER_NAME = "NAVA ReDimNet Loader"
-RELEASE_NAME = "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt"
 
 MAX_SECONDS = 30.0  # NAVA embeds at most the first 30 s of a reference voice
 MIN_SECONDS = 1.0  # shorter clips are zero-padded to 1 s
@@ -199,36 +186,25 @@ def short_voice_warning(num_samples: int, sample_rate: int, name: str = "referen
     )
 
 
-def _config_from_file(info) -> ReDimNetConfig:
-    model_config = info.extra.get("model_config")
+def _config_from_file(checkpoint: Checkpoint) -> ReDimNetConfig:
+    model_config = checkpoint.extra.get("model_config")
     if model_config is None:
-        model_config = metadata_json(info, "model_config")
+        model_config = checkpoint.metadata_json("model_config")
     return ReDimNetConfig.from_model_config(model_config)
 
 
-def _check_shapes(info, expected: dict[str, tuple[int, ...]]) -> None:
-    found = {k: v for k, v in info.shapes.items() if not k.startswith(_IGNORED_PREFIXES)}
-    mismatch = layout_mismatch(found, expected)
-    if mismatch:
-        raise CheckpointError(
-            f"{info.path.name} does not match the ReDimNet layout its model_config describes ({mismatch}). "
-            "The file is damaged or from a different ReDimNet version: download the release file again."
-        )
-
-
 def load_redimnet(path, device="cpu", dtype=torch.float32, operations=nn) -> ReDimNetSpeakerEncoder:
-    info = inspect_checkpoint(path)
-    require_kind(info, (REDIMNET,), LOADER_NAME)
-    config = _config_from_file(info)
+    """A ReDimNet release file (a path or an opened `Checkpoint`), built from the `model_config` it stores."""
+    checkpoint = open_checkpoint(path)
+    require_component(checkpoint, "speaker_encoder")
+    config = _config_from_file(checkpoint)
     try:
         layout = state_dict_shapes(ReDimNetSpeakerEncoder(config, operations, device="meta"))
     except ValueError as exc:
-        raise CheckpointError(f"{info.path.name}: unsupported ReDimNet model_config ({exc})") from exc
-    _check_shapes(info, layout)
-    if info.is_tiny:
-        logger.warning("%s is a make-tiny random-weight ReDimNet: voice embeddings are meaningless", info.path.name)
-    state, _ = read_state_dict(path)
-    state = {k: v for k, v in state.items() if not k.startswith(_IGNORED_PREFIXES)}
+        raise CheckpointError(f"{checkpoint.name}: unsupported ReDimNet model_config ({exc})") from exc
+    learned = [k for k in checkpoint.shapes if not k.startswith(_IGNORED_PREFIXES)]
+    require_layout(checkpoint, "ReDimNet", {k: checkpoint.shapes[k] for k in learned}, layout)
+    state = checkpoint.read(learned)
     model = ReDimNetSpeakerEncoder(config, operations, device=device, dtype=dtype)
     model.load_state_dict(state)
     return model.eval()
@@ -268,11 +244,8 @@ TINY_CONFIG = ReDimNetConfig(
 )
 
 
-def write_tiny_redimnet(models_dir, seed: int = 0) -> Path:
-    """A random-weight ReDimNet in the release format (72 mels, 192-d embedding, 2 small stages)."""
-    path = Path(models_dir) / "audio_encoders" / RELEASE_NAME
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_tiny_redimnet(path, seed: int = 0) -> None:
+    """A random-weight ReDimNet at `path` in the release format (72 mels, 192-d embedding, 2 small stages)."""
     shapes = state_dict_shapes(ReDimNetSpeakerEncoder(TINY_CONFIG, device="meta"))
     state = seeded_state_dict(shapes, seed) | front_end_buffers(TINY_CONFIG)
     torch.save({"model_config": TINY_CONFIG.to_model_config(), "state_dict": state, "nava_tiny": True}, path)
-    return path

@@ -1,7 +1,7 @@
 """umT5 checkpoint layouts: Wan's official names, HF/ComfyUI names, and the config read from shapes.
 
 Wan's `models_t5_umt5-xxl-enc-bf16.pth` and HF's `UMT5EncoderModel` (whose names ComfyUI's
-`umt5_xxl_*.safetensors` files use) hold the same tensors under different names (components.md §4.2).
+`umt5_xxl_*.safetensors` files use) hold the same tensors under different names.
 Everything is loaded under the HF names.
 """
 

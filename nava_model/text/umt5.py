@@ -8,28 +8,16 @@ and the file's tensors are assigned to it one by one, so the weights are allocat
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from ..checkpoints import (
-    TORCH_SUFFIXES,
-    UMT5,
-    CheckpointError,
-    CheckpointInfo,
-    inspect_checkpoint,
-    layout_mismatch,
-    read_state_dict,
-    require_kind,
-)
+from ..checkpoints import Checkpoint, CheckpointError, open_checkpoint, require_layout
+from ..components import TEXT_ENCODER, require_component
 from ..config import PRESETS
 from ..fp8 import FP8_DTYPES, dequantize, swap_in_fp8_linears
 from ..random_init import random_state_dict
@@ -38,8 +26,6 @@ from .layout import UMT5Widths, hf_config, hf_name, official_shapes, widths_from
 from .tiny_tokenizer import train_tiny_spiece
 from .tokenizer import UMT5Tokenizer, find_tokenizer, sentencepiece_tokenizer
 
-LOADER = "NAVA umT5 Loader"
-TINY_FILE = Path("text_encoders") / "umt5_xxl_fp16.safetensors"
 TOKENIZER_KEY = "spiece_model"  # ComfyUI stores the serialized SentencePiece model under this key
 TIED_EMBEDDING = "encoder.embed_tokens.weight"  # the same tensor as shared.weight
 FP8_SCALE_SUFFIXES = (".scale_weight", ".weight_scale")  # ComfyUI "scaled fp8" / newer `comfy_quant` names
@@ -49,7 +35,6 @@ FP8_EXTRAS = re.compile(r"scaled_fp8|.*\.(scale_input|input_scale|comfy_quant)")
 # `wo.weight.dtype` (meant for int8 models), which would round the activations to fp8.
 KEPT_FP8 = re.compile(r".*\.(SelfAttention\.[qkvo]|DenseReluDense\.wi_[01])\.weight")
 
-logger = logging.getLogger("nava")
 
 
 @dataclass
@@ -58,10 +43,14 @@ class EncodedText:
     token_ids: list[int]  # the valid tokens, `</s>` last
 
 
-class UMT5TextEncoder:
-    """Prompts -> umT5 embeddings of their valid tokens (upstream trims the 512-token padding away)."""
+class UMT5TextEncoder(nn.Module):
+    """Prompts -> umT5 embeddings of their valid tokens (upstream trims the 512-token padding away).
+
+    A module (holding the encoder's weights) so a memory manager can place it like any model.
+    """
 
     def __init__(self, model: nn.Module, tokenizer: UMT5Tokenizer):
+        super().__init__()
         self.model = model
         self.tokenizer = tokenizer
 
@@ -93,21 +82,20 @@ class UMT5TextEncoder:
 
 def load_umt5(path: str | os.PathLike, device="cpu", dtype: torch.dtype = torch.float32, tokenizer_path=None,
               operations=torch.nn) -> UMT5TextEncoder:
-    """Load a umT5 encoder file (any layout above) and its tokenizer (see `tokenizer.find_tokenizer`)."""
-    info = inspect_checkpoint(path)
-    require_kind(info, (UMT5,), LOADER)
-    if info.is_tiny:
-        logger.warning("%s is a tiny random-weight file written by make-tiny: its embeddings are noise", info.path.name)
+    """Load a umT5 encoder file (any layout above; a path or an opened `Checkpoint`) and its tokenizer
+    (see `tokenizer.find_tokenizer`)."""
+    info = open_checkpoint(path)
+    require_component(info, "text_encoder")
     names = _hf_names(info)
     widths = _widths(info, {name: info.shapes[key] for key, name in names.items()})
     scale_keys = _fp8_scale_keys(info, names)
     kept_fp8 = {names[key].removesuffix(".weight") for key in scale_keys if KEPT_FP8.fullmatch(names[key])}
-    with _tensor_reader(info) as read:
+    with info.reader() as read:
         embedded = read(TOKENIZER_KEY).numpy().tobytes() if info.has(TOKENIZER_KEY) else None
         tokenizer = find_tokenizer(info.path, embedded, tokenizer_path)
         if tokenizer.vocab_size > widths.vocab_size:
             raise CheckpointError(
-                f"the tokenizer has {tokenizer.vocab_size} tokens but {info.path.name} embeds only "
+                f"the tokenizer has {tokenizer.vocab_size} tokens but {info.name} embeds only "
                 f"{widths.vocab_size}: they do not belong together"
             )
         model = build_encoder(widths, operations, {module: () for module in kept_fp8})
@@ -147,18 +135,7 @@ def build_encoder(widths: UMT5Widths, operations=torch.nn, fp8_layers: dict[str,
     return model
 
 
-@contextmanager
-def _tensor_reader(info: CheckpointInfo):
-    """key -> tensor, read one at a time (torch files are memory-mapped)."""
-    if info.path.suffix in TORCH_SUFFIXES:
-        tensors, _ = read_state_dict(info.path)
-        yield tensors.__getitem__
-        return
-    with safe_open(str(info.path), framework="pt") as handle:
-        yield handle.get_tensor
-
-
-def _hf_names(info: CheckpointInfo) -> dict[str, str]:
+def _hf_names(info: Checkpoint) -> dict[str, str]:
     """File key -> HF name for the encoder's tensors (tokenizer, fp8 extras, tied copy and decoder left out)."""
     official = info.has("token_embedding.weight")
     names = {}
@@ -171,28 +148,29 @@ def _hf_names(info: CheckpointInfo) -> dict[str, str]:
             continue
         name = hf_name(key) if official else key
         if name is None:
-            raise CheckpointError(f"{info.path.name}: unexpected tensor {key!r} in an official Wan umT5 file")
+            raise CheckpointError(f"{info.name}: unexpected tensor {key!r} in an official Wan umT5 file")
         names[key] = name
     return names
 
 
-def _widths(info: CheckpointInfo, shapes: dict[str, tuple[int, ...]]) -> UMT5Widths:
+def _widths(info: Checkpoint, shapes: dict[str, tuple[int, ...]]) -> UMT5Widths:
     try:
         return widths_from_shapes(shapes)
     except KeyError as exc:
-        raise CheckpointError(f"{info.path.name} lacks the umT5 tensor {exc}: the file is incomplete") from exc
+        raise CheckpointError(f"{info.name} lacks the umT5 tensor {exc}: the file is incomplete") from exc
     except ValueError as exc:
-        raise CheckpointError(f"{info.path.name}: {exc}") from exc
+        raise CheckpointError(f"{info.name}: {exc}") from exc
 
 
-def _fp8_scale_keys(info: CheckpointInfo, names: dict[str, str]) -> dict[str, str | None]:
+def _fp8_scale_keys(info: Checkpoint, names: dict[str, str]) -> dict[str, str | None]:
     """File key of each float8 weight -> file key of its scale (None: unscaled)."""
     scales = {}
     for key, name in names.items():
         dtype = info.dtypes[key]
         if not dtype.is_floating_point:
             raise CheckpointError(
-                f"{info.path.name} stores {key} as {dtype}: {LOADER} reads fp32/fp16/bf16 and fp8 (e4m3fn) umT5 files, "
+                f"{info.name} stores {key} as {dtype}: {TEXT_ENCODER.name} is read from fp32/fp16/bf16 and fp8 "
+                "(e4m3fn) files, "
                 "not this quantisation; use umt5_xxl_fp16.safetensors or umt5_xxl_fp8_e4m3fn_scaled.safetensors"
             )
         if dtype in FP8_DTYPES:
@@ -201,21 +179,16 @@ def _fp8_scale_keys(info: CheckpointInfo, names: dict[str, str]) -> dict[str, st
     return scales
 
 
-def _check_layout(info: CheckpointInfo, names: dict[str, str], model: nn.Module) -> None:
+def _check_layout(info: Checkpoint, names: dict[str, str], model: nn.Module) -> None:
     expected = {
         key: tuple(value.shape) for key, value in model.state_dict().items()
         if key != TIED_EMBEDDING and not key.endswith(".weight_scale")  # fp8 scales were matched with their weights
     }
-    mismatch = layout_mismatch({name: info.shapes[key] for key, name in names.items()}, expected)
-    if mismatch:
-        raise CheckpointError(
-            f"{info.path.name} is not a complete umT5 encoder ({mismatch}): "
-            "the file is damaged or belongs to another model"
-        )
+    require_layout(info, "umT5 encoder", {name: info.shapes[key] for key, name in names.items()}, expected)
 
 
-def write_tiny_umt5(models_dir: str | os.PathLike, seed: int = 0) -> Path:
-    """A tiny random-weight umT5 under ComfyUI's name and key layout, its SentencePiece model inside."""
+def write_tiny_umt5(path: str | os.PathLike, seed: int = 0) -> None:
+    """A tiny random-weight umT5 file at `path` in ComfyUI's key layout, its SentencePiece model inside."""
     spiece = train_tiny_spiece()
     d_model = PRESETS["tiny"].text_dim
     vocab_size = sentencepiece_tokenizer(spiece).vocab_size
@@ -223,7 +196,4 @@ def write_tiny_umt5(models_dir: str | os.PathLike, seed: int = 0) -> Path:
     weights = random_state_dict(official_shapes(widths), seed, torch.float16)  # drawn under the official names
     tensors = {hf_name(key): value for key, value in weights.items()}
     tensors[TOKENIZER_KEY] = torch.frombuffer(bytearray(spiece), dtype=torch.uint8)
-    path = Path(models_dir) / TINY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={"nava_tiny": "true"})
-    return path

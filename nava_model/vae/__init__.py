@@ -1,5 +1,1 @@
-"""Video (Wan2.2) and audio (LTX-2) VAEs."""
-
-from nava_model.vae.ltx_audio import LtxAudioVAE, audio_latent_length, load_ltx_audio_vae, write_tiny_ltx_audio_vae
-from nava_model.vae.wan22 import VideoSizeError, Wan22VAE, check_video_size, load_wan22_vae, write_tiny_wan22_vae
-from nava_model.vae.wan22_tiling import Tiling
+"""The two VAEs: `wan22` (video, Wan2.2) and `ltx_audio` (audio, LTX-2, with its vocoders)."""

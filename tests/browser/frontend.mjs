@@ -298,7 +298,7 @@ async function probeExtension(probe) {
   out.serializedWidgets = app.graph.serialize().nodes.find((n) => n.type === "NAVASpeakerSpanPrompt").widgets_values;
   out.apiInputs = Object.keys((await app.graphToPrompt()).output[String(node.id)]?.inputs ?? {});
 
-  // NAVA Save given an `executed` output ({nava_video: [...]} or {audio: [...]}), one node each
+  // NAVA Save given an `executed` output (Core's video preview {images, animated} or {audio: [...]}), one node each
   out.players = [];
   for (const output of probe.saved ?? []) {
     const save = LiteGraph.createNode("NAVASaveAV");

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from browser import (  # noqa: E402
     API,
@@ -29,27 +30,11 @@ from browser import (  # noqa: E402
     without_display_inputs,
 )
 
+from nava_model.components import COMPONENTS  # noqa: E402
+
+# Each component's release file, folder and download address, from the component table
 MODELS = {
-    "mmdit": {
-        "name": "NAVA.safetensors", "directory": "nava",
-        "url": "https://huggingface.co/ernie-research/NAVA/resolve/main/NAVA.safetensors",
-    },
-    "video_vae": {
-        "name": "wan2.2_vae.safetensors", "directory": "vae",
-        "url": "https://huggingface.co/Comfy-Org/Wan_2.2_ComfyUI_Repackaged/resolve/main/split_files/vae/wan2.2_vae.safetensors",
-    },
-    "audio_vae": {
-        "name": "ltx-2.3-22b-dev_audio_vae.safetensors", "directory": "vae",
-        "url": "https://huggingface.co/ernie-research/NAVA/resolve/main/params/LTX2/ltx-2.3-22b-dev_audio_vae.safetensors",
-    },
-    "text_encoder": {
-        "name": "umt5_xxl_fp16.safetensors", "directory": "text_encoders",
-        "url": "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files/text_encoders/umt5_xxl_fp16.safetensors",
-    },
-    "speaker_encoder": {
-        "name": "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt", "directory": "audio_encoders",
-        "url": "https://github.com/IDRnD/ReDimNet/releases/download/latest/M-vb2+vox2+cnc-ft_mix.pt",
-    },
+    key: {"name": c.release.name, "directory": c.release.folder, "url": c.release.url} for key, c in COMPONENTS.items()
 }
 # loader node type, its file widget, the model it loads, its output
 LOADERS = {

@@ -32,7 +32,7 @@ MODEL_FOLDERS = ("nava", "diffusion_models", "vae", "checkpoints", "text_encoder
 
 def make_tree(base: Path) -> Path:
     """Tiny weights, input/output folders, our repo as a pack, and the yaml that mounts them; returns the yaml."""
-    from nava_model.tiny import make_tiny_models
+    from nava_model.components import make_tiny_models
 
     make_tiny_models(base / "models")
     (base / "custom_nodes").mkdir()

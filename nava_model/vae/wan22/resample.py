@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .wan22_layers import FrameCache, ResidualBlock, batch_as_frames, causal_conv3d, frames_as_batch
+from .layers import FrameCache, ResidualBlock, batch_as_frames, causal_conv3d, frames_as_batch
 
 
 class Downsample(nn.Module):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nava_model.vae.ltx_audio_layers import CausalConv2d, Downsample, PixelNorm, ResnetBlock, Upsample
+from nava_model.vae.ltx_audio.layers import CausalConv2d, Downsample, PixelNorm, ResnetBlock, Upsample
 
 TIME_DOWNSAMPLE = 4  # two stride-2 levels
 

@@ -13,12 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import torch
-from safetensors import safe_open
-
-from nava_model.checkpoints import TORCH_SUFFIXES, CheckpointError, CheckpointInfo, metadata_json, read_state_dict
-from nava_model.vae.ltx_audio_nets import AudioVaeConfig
-from nava_model.vae.vocoder import BandwidthConfig, GeneratorConfig
+from nava_model.checkpoints import Checkpoint, CheckpointError
+from nava_model.vae.ltx_audio.autoencoder import AudioVaeConfig
+from nava_model.vae.ltx_audio.vocoder import BandwidthConfig, GeneratorConfig
 
 VAE_PARTS = ("encoder.", "decoder.")
 STATISTICS = ("per_channel_statistics.mean-of-means", "per_channel_statistics.std-of-means")
@@ -27,11 +24,11 @@ VOCODER_INNER = ("vocoder.", "bwe_generator.", "mel_stft.", "conv_pre.", "ups.",
 RELEASED_STRIDE = {4: 2, 8: 2, 11: 5, 12: 6, 15: 5, 16: 6}
 
 
-def internal_names(info: CheckpointInfo) -> dict[str, str]:
+def internal_names(checkpoint: Checkpoint) -> dict[str, str]:
     """File key -> internal key for every audio VAE / vocoder tensor of the file (others are skipped)."""
-    prefixed = info.has_prefix("audio_vae.")
+    prefixed = checkpoint.has_prefix("audio_vae.")
     names = {}
-    for key in info.shapes:
+    for key in checkpoint.shapes:
         if prefixed:
             inner = key.removeprefix("audio_vae.")
             if inner != key and (inner.startswith(VAE_PARTS) or inner in STATISTICS):
@@ -48,15 +45,6 @@ def internal_names(info: CheckpointInfo) -> dict[str, str]:
 def file_name(internal: str) -> str:
     """Internal key -> official (standalone file) key."""
     return internal if internal.startswith("vocoder.") else "audio_vae." + internal
-
-
-def read_tensors(info: CheckpointInfo, keys) -> dict[str, torch.Tensor]:
-    """Only `keys` of the file: a full LTX-2 checkpoint's DiT tensors are never read."""
-    if info.path.suffix in TORCH_SUFFIXES:
-        tensors, _ = read_state_dict(info.path)  # memory-mapped: untouched tensors are not read
-        return {key: tensors[key] for key in keys}
-    with safe_open(str(info.path), framework="pt") as handle:
-        return {key: handle.get_tensor(key) for key in keys}
 
 
 def _count(shapes: dict, pattern: str) -> int:
@@ -151,15 +139,12 @@ class VocoderSpec:
         )
 
 
-def configs(info: CheckpointInfo, shapes: dict[str, tuple[int, ...]]) -> tuple[AudioVaeConfig, VocoderSpec]:
+def configs(checkpoint: Checkpoint, shapes: dict[str, tuple[int, ...]]) -> tuple[AudioVaeConfig, VocoderSpec]:
     """Hyper-parameters from the `config` metadata JSON when the file has it, else from `shapes` (internal names)."""
-    try:
-        config = metadata_json(info, "config") or {}
-    except ValueError as exc:
-        raise CheckpointError(f"{info.path.name}: its `config` metadata is not valid JSON ({exc})") from exc
+    config = checkpoint.metadata_json("config") or {}
     try:
         vae = AudioVaeConfig.from_json(config["audio_vae"]) if "audio_vae" in config else vae_config_from_shapes(shapes)
         vocoder = VocoderSpec.from_json(config["vocoder"]) if "vocoder" in config else VocoderSpec.from_shapes(shapes)
     except ValueError as exc:
-        raise CheckpointError(f"{info.path.name}: {exc}") from exc
+        raise CheckpointError(f"{checkpoint.name}: {exc}") from exc
     return vae, vocoder

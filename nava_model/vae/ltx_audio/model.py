@@ -10,35 +10,22 @@ Encode: resample to 16 kHz, magnitude log-mel (Slaney scale and norm), encoder m
 from __future__ import annotations
 
 import json
-import logging
-import math
 import os
-from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from nava_model import dsp
-from nava_model.checkpoints import LTX_AUDIO_VAE, LTX_FULL, CheckpointError, inspect_checkpoint, require_kind
+from nava_model.checkpoints import CheckpointError, open_checkpoint
+from nava_model.components import AUDIO_VAE, require_component
 from nava_model.random_init import random_state_dict
-from nava_model.vae.ltx_audio_checkpoint import STATISTICS, VocoderSpec, configs, file_name, internal_names, read_tensors
-from nava_model.vae.ltx_audio_nets import AudioDecoder, AudioEncoder, AudioVaeConfig
-from nava_model.vae.vocoder import BandwidthConfig, GeneratorConfig, HiFiGANVocoder, VocoderWithBWE
+from nava_model.vae.ltx_audio.autoencoder import AudioDecoder, AudioEncoder, AudioVaeConfig
+from nava_model.vae.ltx_audio.file_layout import STATISTICS, VocoderSpec, configs, file_name, internal_names
+from nava_model.vae.ltx_audio.vocoder import BandwidthConfig, GeneratorConfig, HiFiGANVocoder, VocoderWithBWE
 
-logger = logging.getLogger("nava")
 
-LOADER = "NAVA LTX Audio VAE Loader"
-AUDIO_TOKENS_PER_SECOND = 25
 NAVA_OUTPUT_PEAK = 0.99  # NAVA clamps its resampled 16 kHz output to this
-
-
-def audio_latent_length(num_video_latent_frames: int, fps: float = 24) -> int:
-    """Audio tokens NAVA generates beside F video latent frames: ceil(((F - 1)·4 + 1) / fps · 25)."""
-    if num_video_latent_frames < 1 or fps <= 0:
-        raise ValueError(f"need at least one video latent frame and fps > 0 (got {num_video_latent_frames}, {fps})")
-    duration = ((num_video_latent_frames - 1) * 4 + 1) / fps
-    return math.ceil(duration * AUDIO_TOKENS_PER_SECOND)
 
 
 class LatentStatistics(nn.Module):
@@ -149,27 +136,26 @@ class LtxAudioVAE(nn.Module):
 
 def load_ltx_audio_vae(path: str | os.PathLike, device="cpu", dtype: torch.dtype = torch.float32,
                        operations=nn) -> LtxAudioVAE:
-    """An LTX-2 audio VAE + vocoder from a standalone file, a full LTX-2 checkpoint or ComfyUI inner names."""
-    info = inspect_checkpoint(path)
-    require_kind(info, (LTX_AUDIO_VAE, LTX_FULL), LOADER)
-    names = internal_names(info)
-    shapes = {names[key]: info.shapes[key] for key in names}
+    """An LTX-2 audio VAE + vocoder from a standalone file, a full LTX-2 checkpoint or ComfyUI inner names
+    (a path or an opened `Checkpoint`); a full checkpoint's other tensors are never read."""
+    checkpoint = open_checkpoint(path)
+    require_component(checkpoint, "audio_vae")
+    names = internal_names(checkpoint)
+    shapes = {names[key]: checkpoint.shapes[key] for key in names}
     needed = ("decoder.conv_in.conv.weight", *STATISTICS)
     missing = [key for key in needed if key not in shapes]
     if missing or not any(key.startswith("vocoder.") for key in shapes):
         what = ", ".join(missing) or "the vocoder"
-        raise CheckpointError(f"{info.path.name} is not a complete LTX-2 audio VAE file: it lacks {what}. "
-                              f"{LOADER} needs the audio decoder, its statistics and the vocoder in one file.")
-    vae_config, vocoder_spec = configs(info, shapes)
-    if info.is_tiny:
-        logger.warning("%s is a tiny random-weight test file (make-tiny): its audio is noise", info.path.name)
+        raise CheckpointError(f"{checkpoint.name} is not a complete LTX-2 audio VAE file: it lacks {what}. "
+                              f"{AUDIO_VAE.name.capitalize()} needs the audio decoder, its statistics and the vocoder in one file.")
+    vae_config, vocoder_spec = configs(checkpoint, shapes)
     with_encoder = any(key.startswith("encoder.") for key in shapes)
     model = LtxAudioVAE(vae_config, vocoder_spec, with_encoder, operations=operations, dtype=dtype)
-    state = {names[key]: tensor for key, tensor in read_tensors(info, names).items()}
+    state = {names[key]: tensor for key, tensor in checkpoint.tensors(names)}
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{info.path.name}: its tensors do not match its configuration: {exc}") from exc
+        raise CheckpointError(f"{checkpoint.name}: its tensors do not match its configuration: {exc}") from exc
     return model.to(device).eval()
 
 
@@ -185,7 +171,6 @@ LTX23_VOCODER = VocoderSpec(
 )
 LTX20_VOCODER = VocoderSpec(GeneratorConfig(1024, (6, 5, 2, 2, 2), (16, 15, 8, 4, 4)), sample_rate=24000)
 
-TINY_FILE = Path("vae") / "ltx-2.3-22b-dev_audio_vae.safetensors"
 TINY_VAE = AudioVaeConfig(ch=16)
 # Released strides and stage counts; one AMP block per stage (kernel 3) instead of three keeps the demo fast.
 TINY_AMP = dict(resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1, 3, 5),), **BIGVGAN)
@@ -229,11 +214,8 @@ def seeded_state_dict(module: nn.Module, seed: int = 0, official_name=file_name)
     return weights
 
 
-def write_tiny_ltx_audio_vae(models_dir: str | os.PathLike, seed: int = 0) -> Path:
-    """A tiny LTX-2.3-layout audio VAE + BigVGAN/BWE vocoder file (real keys and config, small widths)."""
+def write_tiny_ltx_audio_vae(path: str | os.PathLike, seed: int = 0) -> None:
+    """A tiny LTX-2.3-layout audio VAE + BigVGAN/BWE vocoder file at `path` (real keys and config, small widths)."""
     model = LtxAudioVAE(TINY_VAE, TINY_VOCODER)
-    path = Path(models_dir) / TINY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"config": json.dumps(file_config(model)), "nava_tiny": "true"}
     save_file(seeded_state_dict(model, seed), str(path), metadata=metadata)
-    return path

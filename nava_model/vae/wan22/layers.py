@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+
 class FrameCache:
     """The newest input frames of every causal layer, carried from one chunk to the next."""
 

@@ -7,27 +7,23 @@ statistics. Decoding streams one latent frame at a time (the first gives 1 frame
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from ..checkpoints import WAN22_VAE, CheckpointError, inspect_checkpoint, read_state_dict, require_kind
-from ..random_init import random_state_dict, state_dict_shapes
-from .wan22_keys import diffusers_name, is_diffusers_layout
-from .wan22_layers import FrameCache, Head, Middle, conv3d, causal_conv3d, patchify, unpatchify
-from .wan22_resample import DownStage, UpStage
-from .wan22_tiling import Tiling, TileSpread, run_tiled, tile_grid
+from ...checkpoints import Checkpoint, CheckpointError, open_checkpoint, require_layout
+from ...components import require_component
+from ...latent_space import VIDEO_STRIDE_HW, VideoSizeError, check_video_size, pixel_frames
+from ...random_init import random_state_dict, state_dict_shapes
+from .keys import diffusers_name, is_diffusers_layout
+from .layers import FrameCache, Head, Middle, causal_conv3d, conv3d, patchify, unpatchify
+from .resample import DownStage, UpStage
+from .tiling import Tiling, TileSpread, run_tiled, tile_grid
 
-logger = logging.getLogger("nava")
-
-LOADER_NAME = "NAVA Wan2.2 VAE Loader"
 PATCH = 2
-STRIDE_T, STRIDE_HW = 4, 16
 DIM_MULT = (1, 2, 4, 4)
 TEMPORAL_DOWN = (False, True, True)  # per encoder stage (the last stage has no resampler); the decoder mirrors it
 NUM_RES_BLOCKS = 2
@@ -57,40 +53,6 @@ class Wan22VAEConfig:
 
 
 TINY_CONFIG = Wan22VAEConfig(dim=4, dec_dim=2)
-
-
-class VideoSizeError(ValueError):
-    """A frame size or frame count the VAE (or the generator) cannot take."""
-
-
-def _nearest_multiples(value: int, multiple: int) -> str:
-    below = max(multiple, value // multiple * multiple)
-    return f"{below} or {below + multiple}" if below < value else f"{below}"
-
-
-def check_video_size(width: int, height: int, frames: int | None = None, multiple: int = 32) -> None:
-    """Raise VideoSizeError unless width/height are positive multiples of `multiple` and frames = 4k + 1.
-
-    32 is the rule for generation (16x VAE downsampling, then the DiT's 2x2 patches); the VAE alone needs 16.
-    """
-    for name, value in (("width", width), ("height", height)):
-        if value <= 0 or value % multiple:
-            raise VideoSizeError(
-                f"{name} {value} is not a positive multiple of {multiple}: use {_nearest_multiples(value, multiple)}"
-            )
-    if frames is not None and (frames < 1 or (frames - 1) % STRIDE_T):
-        below = max(1, (frames - 1) // STRIDE_T * STRIDE_T + 1)
-        raise VideoSizeError(
-            f"{frames} frames is not 4k + 1 (1, 5, 9, ..., 121): use {below} or {below + STRIDE_T} frames"
-        )
-
-
-def latent_frames(frames: int) -> int:
-    return (frames - 1) // STRIDE_T + 1
-
-
-def pixel_frames(latent_frames: int) -> int:
-    return (latent_frames - 1) * STRIDE_T + 1
 
 
 class Encoder(nn.Module):
@@ -164,14 +126,14 @@ class Wan22VAE(nn.Module):
         """[B, 3, T, H, W] pixels in [-1, 1], T = 4k + 1 -> normalised latent [B, 48, k + 1, H/16, W/16] (fp32)."""
         if video.ndim != 5 or video.shape[1] != 3:
             raise VideoSizeError(f"expected video [B, 3, T, H, W], got {tuple(video.shape)}")
-        check_video_size(video.shape[4], video.shape[3], video.shape[2], multiple=STRIDE_HW)
+        check_video_size(video.shape[4], video.shape[3], video.shape[2], multiple=VIDEO_STRIDE_HW)
         video = video.to(*self._placement())
         tiling = _tiling(tiled)
-        grid = (video.shape[3] // STRIDE_HW, video.shape[4] // STRIDE_HW)
+        grid = (video.shape[3] // VIDEO_STRIDE_HW, video.shape[4] // VIDEO_STRIDE_HW)
         if tiling is None:
             mu = self._encode_stream(video)
         else:
-            mu = run_tiled(self._encode_stream, video, grid, tiling, in_scale=STRIDE_HW, out_scale=1)
+            mu = run_tiled(self._encode_stream, video, grid, tiling, in_scale=VIDEO_STRIDE_HW, out_scale=1)
         mean, std = _latent_stats(mu.device)
         return (mu.float() - mean) / std
 
@@ -208,13 +170,16 @@ class Wan22VAE(nn.Module):
         if tiling is None:
             video = self._decode_stream(z, progress)
         else:
-            video = run_tiled(lambda tile: self._decode_stream(tile, progress), z, grid, tiling, in_scale=1,
-                              out_scale=STRIDE_HW, spread=spread)
+            video = run_tiled(
+                lambda tile: self._decode_stream(tile, progress), z, grid, tiling, in_scale=1, out_scale=VIDEO_STRIDE_HW,
+                spread=spread,
+            )
         return video.clamp_(-1.0, 1.0)
 
     def _decode_stream(self, z: Tensor, progress: _Progress) -> Tensor:
         b, _, f, h, w = z.shape
-        video = torch.empty(b, 3, pixel_frames(f), h * STRIDE_HW, w * STRIDE_HW, device=z.device, dtype=torch.float32)
+        stride = VIDEO_STRIDE_HW
+        video = torch.empty(b, 3, pixel_frames(f), h * stride, w * stride, device=z.device, dtype=torch.float32)
         cache = FrameCache()
         start = 0
         for i in range(f):
@@ -244,7 +209,8 @@ def official_shapes(config: Wan22VAEConfig) -> dict[str, tuple[int, ...]]:
         return state_dict_shapes(Wan22VAE(config))
 
 
-def _config_from_shapes(shapes: dict[str, tuple[int, ...]], name: str) -> Wan22VAEConfig:
+def _config_from_shapes(shapes: dict[str, tuple[int, ...]], checkpoint: Checkpoint) -> Wan22VAEConfig:
+    name = checkpoint.name
     try:
         config = Wan22VAEConfig(
             dim=shapes["encoder.conv1.weight"][0],
@@ -255,15 +221,7 @@ def _config_from_shapes(shapes: dict[str, tuple[int, ...]], name: str) -> Wan22V
         raise CheckpointError(f"{name} lacks {exc} and is not a complete Wan2.2 VAE: download it again.") from None
     if config.z_dim != Z_DIM:
         raise CheckpointError(f"{name} has {config.z_dim} latent channels; the Wan2.2 VAE has {Z_DIM}.")
-    expected = official_shapes(config)
-    missing = sorted(set(expected) - set(shapes))
-    unexpected = sorted(set(shapes) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(shapes) if tuple(shapes[k]) != expected[k])
-    if missing or unexpected or wrong:
-        raise CheckpointError(
-            f"{name} does not match the Wan2.2 VAE layout (missing {missing[:3]}, unexpected {unexpected[:3]}, "
-            f"wrong shapes {wrong[:3]}): it is damaged or another model."
-        )
+    require_layout(checkpoint, "Wan2.2 VAE", shapes, official_shapes(config))
     return config
 
 
@@ -279,25 +237,20 @@ def _official_names(keys) -> dict[str, str]:
 
 
 def load_wan22_vae(path, device="cpu", dtype=torch.float32, operations=nn) -> Wan22VAE:
-    """Load `Wan2.2_VAE.pth`, ComfyUI's `wan2.2_vae.safetensors` or a diffusers AutoencoderKLWan (Wan2.2) file."""
-    info = inspect_checkpoint(path)
-    require_kind(info, (WAN22_VAE,), LOADER_NAME)
-    names = _official_names(info.shapes)
-    config = _config_from_shapes({names[k]: shape for k, shape in info.shapes.items()}, info.path.name)
-    if info.is_tiny:
-        logger.warning("%s is a TINY random-weight Wan2.2 VAE (make-tiny): its video is noise.", info.path.name)
-    tensors, _ = read_state_dict(info.path)
-    state = {names[k]: v.to(device=device, dtype=dtype) for k, v in tensors.items()}
+    """Load `Wan2.2_VAE.pth`, ComfyUI's `wan2.2_vae.safetensors` or a diffusers AutoencoderKLWan (Wan2.2) file
+    (a path or an opened `Checkpoint`)."""
+    checkpoint = open_checkpoint(path)
+    require_component(checkpoint, "video_vae")
+    names = _official_names(checkpoint.shapes)
+    config = _config_from_shapes({names[k]: shape for k, shape in checkpoint.shapes.items()}, checkpoint)
+    state = {names[k]: v.to(device=device, dtype=dtype) for k, v in checkpoint.tensors()}
     with torch.device("meta"):
         model = Wan22VAE(config, operations)
     model.load_state_dict(state, assign=True)
     return model.eval().requires_grad_(False)
 
 
-def write_tiny_wan22_vae(models_dir, seed: int = 0) -> Path:
-    """Tiny random-weight VAE (z 48 and 4x16x16 kept, widths 4 and 2) at `models_dir/vae/wan2.2_vae.safetensors`."""
-    path = Path(models_dir) / "vae" / "wan2.2_vae.safetensors"
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_tiny_wan22_vae(path, seed: int = 0) -> None:
+    """A tiny random-weight VAE file at `path` (z 48 and 4x16x16 kept, widths 4 and 2)."""
     tensors = random_state_dict(official_shapes(TINY_CONFIG), seed)
     save_file(tensors, str(path), metadata={"nava_tiny": "true", "nava_seed": str(seed)})
-    return path

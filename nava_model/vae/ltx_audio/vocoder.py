@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nava_model import dsp
-from nava_model.vae.bigvgan import AMPBlock, AntiAliasedSnake, dilated_conv_pairs, interpolate
+from nava_model.vae.ltx_audio.bigvgan import AMPBlock, AntiAliasedSnake, dilated_conv_pairs, interpolate
 
 HIFIGAN_SLOPE = 0.1
 
