@@ -114,7 +114,7 @@ def test_keep_original_policy_never_repairs():
 
 
 def test_fail_policy_raises_with_the_problem_and_the_way_out():
-    with pytest.raises(RewriteError, match="span 2 \"They always are!\" came back as .*choose 'repair' or 'keep original'"):
+    with pytest.raises(RewriteError, match="span 2 \"They always are!\" came back as .*set on_broken_spans .* to repair or keep original"):
         check_rewrite(ORIGINAL, GOOD.replace("They always are!", "他们总是这样！"), "fail")
 
 

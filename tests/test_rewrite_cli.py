@@ -137,6 +137,18 @@ def test_a_server_answer_that_keeps_the_span_is_printed_and_sent_with_navas_samp
     assert system["role"] == "system" and "<S>" in system["content"] and user == {"role": "user", "content": IDEA}
 
 
+def test_a_first_frame_goes_to_the_server_with_the_image_to_av_instructions(server, cli, tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(tmp_path / "frame.png")
+    code, out, _ = cli("rewrite", IDEA, "--image", str(tmp_path / "frame.png"), "--rewrite-url", server.url)
+    assert code == 0 and out == GOOD + "\n"
+    system, user = server.requests[0]["messages"]
+    assert "first frame" in system["content"]
+    image, text = user["content"]
+    assert image["image_url"]["url"].startswith("data:image/png;base64,") and text == {"type": "text", "text": IDEA}
+
+
 def test_a_span_breaking_server_answer_is_repaired_with_a_warning(server, cli):
     server.answer = BROKEN
     code, out, err = cli("rewrite", IDEA, "--rewrite-url", server.url)
@@ -191,3 +203,25 @@ def test_generate_rewrite_without_an_llm_stops_before_loading_models(tmp_path, c
     code, _, err = cli("generate", "--models", str(tmp_path / "none"), "--prompt", IDEA, "--rewrite",
                        "--width", "64", "--height", "32", "--latent-frames", "2")
     assert code != 0 and "rewriting needs an LLM" in err
+
+
+def test_generate_frees_the_local_llm_before_any_nava_model_loads(tiny_llm, cli, monkeypatch, tmp_path):
+    import nava_model.components
+    from nava_model.rewrite import runners
+
+    events, close = [], runners.LocalLLM.close
+
+    def recording_close(self):
+        close(self)
+        events.append(("llm freed", self.model))
+
+    def stop_at_load(*args, **kwargs):
+        events.append("nava models load")
+        raise SystemExit(3)
+
+    monkeypatch.setattr(runners.LocalLLM, "close", recording_close)
+    monkeypatch.setattr(nava_model.components, "load_models", stop_at_load)
+    code, _, err = cli("generate", "--models", str(tmp_path), "--prompt", IDEA, "--rewrite", "--rewrite-model",
+                       str(tiny_llm), *SHORT, "--width", "64", "--height", "32", "--latent-frames", "2")
+    assert code == 3 and events == [("llm freed", None), "nava models load"]
+    assert "the original prompt is used unchanged" in err  # garbage from the random model

@@ -112,8 +112,8 @@ def check_rewrite(original: str, llm_output: str, policy: SpanPolicy | str = Spa
         return CheckedRewrite(_with_words(text, spans, wanted), Outcome.REWRITTEN)
     if policy is SpanPolicy.FAIL:
         raise RewriteError(
-            f"rewrite rejected: {problem}. Rewrite again (another seed), or choose 'repair' or 'keep original' "
-            "to go on with the repaired or the original prompt"
+            f"rewrite rejected: {problem}. Rewrite again (another seed), or set on_broken_spans (CLI: "
+            "--on-broken-spans) to repair or keep original to go on with the repaired or the original prompt"
         )
     repaired = _repair(text, spans, wanted) if policy is SpanPolicy.REPAIR and text else None
     if repaired is not None:

@@ -48,6 +48,7 @@ def _cmd_rewrite(args: argparse.Namespace) -> None:
     if args.image is not None and not args.image.is_file():
         raise SystemExit(f"input file not found: {args.image}")
     with open_llm(args) as llm:
+        _image_notice(llm, [args.image])
         checked = rewrite_prompt(llm, args.idea, args.image, POLICIES[args.on_broken_spans])
     if checked.warning:
         print(f"warning: {checked.warning}", file=sys.stderr)
@@ -68,12 +69,17 @@ def open_llm(args: argparse.Namespace) -> LocalLLM | ChatServer:
 
 def rewrite_prompt(llm: LocalLLM | ChatServer, prompt: str, image: Path | None, policy: SpanPolicy) -> CheckedRewrite:
     """Rewrite one prompt; a first frame selects the image-to-AV instructions where the LLM can see it."""
-    if image is not None and not llm.sees_images:
-        print("notice: the local LLM does not see the first frame; rewriting with the text-to-AV instructions",
-              file=sys.stderr)
+    if not llm.sees_images:
         image = None
     mode = RewriteMode.IMAGE if image is not None else RewriteMode.TEXT
     return check_rewrite(prompt, llm(instructions(mode), prompt, image), policy)
+
+
+def _image_notice(llm: LocalLLM | ChatServer, images: list[Path | None]) -> None:
+    if any(images) and not llm.sees_images:
+        print("notice: the local LLM does not see first frames; prompts with an image are rewritten with the "
+              "text-to-AV instructions (use --rewrite-url with a vision-language model to describe the frame)",
+              file=sys.stderr)
 
 
 def rewrite_jobs(jobs: list, args: argparse.Namespace) -> None:
@@ -91,6 +97,7 @@ def rewrite_jobs(jobs: list, args: argparse.Namespace) -> None:
         parse_speech_spans(job.prompt)
     policy = POLICIES[args.on_broken_spans]
     with open_llm(args) as llm:
+        _image_notice(llm, [job.image for job in wanted])
         for job in wanted:
             checked = rewrite_prompt(llm, job.prompt, job.image, policy)
             if checked.warning:
