@@ -226,7 +226,7 @@ def main() -> None:
         missing = "needs {} GPUs"
     config = setup.config
     print(f"# {setup.preset} ({config.num_heads} heads), {setup.width}x{setup.height}, {setup.frames} frames, "
-          f"{len(PASSES)} passes (c, u, m, tu), {setup.dtype}, on {where}; {args.steps} steps after a warm-up step")
+          f"{len(PASSES)} passes (c, u, m, tu), {setup.dtype}, on {where}; mean of {args.steps} step(s) after a warm-up step")
 
     device = torch.device("cuda", 0) if setup.device == "cuda" else torch.device("cpu")
     if setup.device == "cpu":
@@ -239,10 +239,10 @@ def main() -> None:
         sent = exchanged_bytes(setup, plan) / 2**20
         name = f"CFG {plan.cfg} x Ulysses {plan.sp}"
         if plan.world_size > runnable:
-            print(f"| {plan.world_size} | {name} | {missing.format(plan.world_size)} | | | {sent:.1f} |")
+            print(f"| {plan.world_size} | {name} | {missing.format(plan.world_size)} | | | {sent:.3g} |")
             continue
         per_step, peak = run_world(setup, plan, args.steps)
-        print(f"| {plan.world_size} | {name} | {per_step:.3f} | {baseline / per_step:.2f}x | {gib(peak)} | {sent:.1f} |",
+        print(f"| {plan.world_size} | {name} | {per_step:.3f} | {baseline / per_step:.2f}x | {gib(peak)} | {sent:.3g} |",
               flush=True)
     print("\none pass alone (s):", ", ".join(f"{k} {v:.3f}" for k, v in pass_times(setup, device).items()))
 

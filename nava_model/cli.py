@@ -276,15 +276,20 @@ def run_job(job, models, audio_rate: int | None, tiled: bool, parallel=None, dev
     with resident([models.mmdit], device, offload), torch.no_grad():
         latent = sample(models.mmdit, conditioning, job.options, first_frame=first_frame,
                         callback=progress if shows_progress else None, parallel=parallel)
-    if parallel is not None and not parallel.is_leader:
-        return None
+    writes = parallel is None or parallel.is_leader
+    shares_decode = parallel is not None and tiled and latent.video is not None and parallel.tiles is not None
+    if not (writes or shares_decode):
+        return None  # the replica's leader decodes and writes
     metadata = {"prompt": job.prompt, "nava_options": json.dumps(asdict(job.options))}
     if job.original_prompt is not None:
         metadata |= {"nava_original_prompt": job.original_prompt, "nava_rewrite": job.rewrite_outcome}
-    if job.latents is not None:
+    if writes and job.latents is not None:
         print(f"wrote {save_latents(job.latents, latent, metadata)}")
     with resident([models.video_vae, models.audio_vae], device, offload):
-        result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate)
+        result = decode(models.video_vae, models.audio_vae, latent, tiled=tiled, audio_rate=audio_rate,
+                        parallel=parallel if shares_decode else None)
+    if not writes:
+        return None
     if result.frames is None:
         return write_audio(job.output, result.waveform, result.sample_rate, metadata)
     return write_mp4(job.output, result.frames, result.fps, result.waveform, result.sample_rate, metadata)

@@ -277,8 +277,13 @@ def decode(
     tiled: bool = False,
     audio_rate: int | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    parallel: ParallelRuntime | None = None,
 ) -> DecodedAV:
-    """Latents -> frames in 0..1 and a stereo waveform (vocoder rate, or `audio_rate`)."""
+    """Latents -> frames in 0..1 and a stereo waveform (vocoder rate, or `audio_rate`).
+
+    With `parallel` and `tiled`, every rank of the replica calls this: the video tiles are shared among
+    them and every rank gets the frames one process would.
+    """
     frames = waveform = None
     sample_rate = audio_rate or 0
     with torch.no_grad():
@@ -286,7 +291,9 @@ def decode(
             if video_vae is None:
                 raise ValueError(f"this latent has video: decoding it needs {VIDEO_VAE.name} ({VIDEO_VAE.where})")
             video = latent.video.to(execution_device(video_vae), _vae_dtype(video_vae))
-            pixels = video_vae.decode(video, tiled=tiled, on_frame=on_progress)
+            spread = None if parallel is None or not tiled else parallel.tiles
+            shared = {} if spread is None else {"spread": spread}
+            pixels = video_vae.decode(video, tiled=tiled, on_frame=on_progress, **shared)
             # one fp32 copy of the clip, mapped to 0..1 in place (not a new full-clip temporary per operation)
             frames = pixels[0].float().clamp_(-1, 1).add_(1).div_(2).permute(1, 2, 3, 0).cpu()
         if latent.audio is not None:

@@ -8,6 +8,7 @@ from .caption import NAVAStructuredCaption
 from .decode import NAVADecodeAV
 from .loaders import FILE_LOADERS, NAVAModelLoader
 from .model_folders import register_model_folders
+from .multigpu import NAVAMultiGPU
 from .prompt import NAVASpeakerSpanPrompt
 from .rewrite import NAVARewriteInstructions, NAVARewrittenPrompt
 from .sampler import NAVASampler
@@ -16,6 +17,7 @@ from .save import NAVASaveAV
 NODES = [
     NAVAModelLoader,
     *FILE_LOADERS,
+    NAVAMultiGPU,
     NAVASpeakerSpanPrompt,
     NAVASampler,
     NAVADecodeAV,

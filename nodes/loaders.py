@@ -18,6 +18,7 @@ from comfy_api.latest import io
 from nava_model.checkpoints import open_checkpoint
 from nava_model.components import WrongComponentError
 from nava_model.mmdit.attention import BACKENDS
+from nava_model.parallel.pool import ModelSource
 
 from .memory import WEIGHT_DTYPES, ModelHandle, mmdit_dtypes, working_dtype, wrap
 from .model_folders import find_model, model_choices
@@ -70,7 +71,8 @@ def load_mmdit(path: Path, weight_dtype: str = "auto", attention: str = "auto", 
         raise naming_the_right_loader(error) from error
     if compute != weight:
         model.manual_cast_dtype = compute  # ComfyUI counts the cast copies when it plans a partial load
-    return wrap(node.socket_name, model, device, offload)
+    source = ModelSource(str(path), dtype=weight, compute_dtype=compute, attention=attention)
+    return wrap(node.socket_name, model, device, offload, source=source)
 
 
 def file_input(node: ComponentNode) -> io.Input:

@@ -28,6 +28,8 @@ class ModelHandle:
     socket: str  # the socket type, e.g. "NAVA_MODEL"
     patcher: ModelPatcher
     runner: Any  # the module the pipeline calls
+    source: Any = None  # how to load the model again elsewhere (the MMDiT: a pool worker's ModelSource)
+    pool: Any = None  # the MMDiT's WorkerPool, once NAVA Multi-GPU has given it devices
 
 
 class Holder(torch.nn.Module):
@@ -38,10 +40,10 @@ class Holder(torch.nn.Module):
         self.inner = inner
 
 
-def wrap(socket: str, module: torch.nn.Module, load_device, offload_device) -> ModelHandle:
+def wrap(socket: str, module: torch.nn.Module, load_device, offload_device, source: Any = None) -> ModelHandle:
     managed = Holder(module) if isinstance(getattr(type(module), "device", None), property) else module
     patcher = ModelPatcher(managed, load_device=load_device, offload_device=offload_device)
-    return ModelHandle(socket, patcher, module)
+    return ModelHandle(socket, patcher, module, source)
 
 
 def expect(handle: Any, component: str) -> ModelHandle:

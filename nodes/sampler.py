@@ -193,7 +193,6 @@ class NAVASampler(io.ComfyNode):
             mmdit.runner, options, mmdit.patcher.load_device, has_voices=conditioning.speaker is not None
         )
         (network,) = load(mmdit, memory_required=wanted, minimum_memory_required=minimum)
-        latent = pipeline.sample(
-            network, conditioning, options, first_frame=start, callback=SamplingProgress(options.steps)
-        )
+        run = pipeline.sample if mmdit.pool is None else mmdit.pool.sample  # the pool: rank 0 runs here
+        latent = run(network, conditioning, options, first_frame=start, callback=SamplingProgress(options.steps))
         return io.NodeOutput(to_comfy_latent(latent), latent.fps)

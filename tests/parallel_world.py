@@ -23,31 +23,45 @@ from nava_model.parallel import ParallelPlan, ParallelRuntime
 from nava_model.options import SamplingOptions
 from nava_model.pipeline import AVLatent, Conditioning, sample
 from nava_model.random_init import random_state_dict, state_dict_shapes
+from nava_model.vae.wan22.model import TINY_CONFIG, Wan22VAE, official_shapes
 
 TIMEOUT = datetime.timedelta(seconds=120)
 
 
-def tiny_mmdit(num_heads: int = 4) -> NavaMMDiT:
-    """The tiny preset with 4 heads (so Ulysses 4 divides them), seeded weights, fp32."""
+def tiny_mmdit(num_heads: int = 4, dtype: torch.dtype = torch.float32) -> NavaMMDiT:
+    """The tiny preset with 4 heads (so Ulysses 4 divides them), seeded weights, fp32 (or fp64)."""
     model = NavaMMDiT(get_preset("tiny", num_heads=num_heads)).eval()
     shapes = {FILE_PREFIX + k: s for k, s in state_dict_shapes(model).items()}
     model.load_state_dict({k.removeprefix(FILE_PREFIX): v for k, v in random_state_dict(shapes, 5).items()})
+    model.to(dtype).compute_dtype = dtype
     return model
+
+
+def tiny_vae() -> Wan22VAE:
+    vae = Wan22VAE(TINY_CONFIG).eval()
+    vae.load_state_dict(random_state_dict(official_shapes(TINY_CONFIG), 2))
+    return vae
+
+
+def decode_latent() -> torch.Tensor:
+    return torch.randn(1, 48, 2, 4, 6, generator=torch.Generator().manual_seed(6))
 
 
 @dataclass(frozen=True)
 class Job:
-    """A sampling job with token counts that need padding: 96x32 px, 25 frames -> 7 latent frames of 3x1
-    patches = 21 video tokens, and 27 audio tokens."""
+    """A sampling job at 96x32 px, whose token counts need padding: 25 frames -> 7 latent frames of 3x1
+    patches = 21 video tokens and 27 audio tokens; 5 frames -> 6 and 6 (on 4 ranks, the last one holds
+    padding only, in both streams)."""
 
     mode: str = "av"
+    frames: int = 25
     voices: int = 2
     first_frame: bool = False
     steps: int = 2
     seed: int = 11
 
     def options(self) -> SamplingOptions:
-        return SamplingOptions(width=96, height=32, frames=25, steps=self.steps, seed=self.seed, mode=self.mode)
+        return SamplingOptions(width=96, height=32, frames=self.frames, steps=self.steps, seed=self.seed, mode=self.mode)
 
     def conditioning(self) -> Conditioning:
         g = torch.Generator().manual_seed(self.seed)
@@ -77,7 +91,9 @@ JOBS = {
     "ti2av": Job(first_frame=True),
     "t2a": Job(mode="audio", voices=1),
     "t2v": Job(mode="video", voices=0),
+    "t2av_short": Job(frames=5),
 }
+KINDS = ("t2av", "ti2av", "t2a", "t2v")  # T2AV with two voices, TI2AV (clean first frame), T2A, T2V
 
 
 def forward_inputs() -> dict:

@@ -47,6 +47,7 @@ def test_entrypoint_returns_the_extension_with_every_node_and_registers_models_n
         "NAVAAudioVAELoader",
         "NAVAUMT5Loader",
         "NAVAReDimNetLoader",
+        "NAVAMultiGPU",
         "NAVASpeakerSpanPrompt",
         "NAVASampler",
         "NAVADecodeAV",

@@ -38,6 +38,15 @@ def _batch_file(tmp_path):
 
 
 @pytest.fixture(scope="module")
+def one_prompt(tiny_models, tmp_path_factory):
+    """`generate --prompt` in one plain process: the final latents."""
+    latents = tmp_path_factory.mktemp("one-prompt") / "a.safetensors"
+    _generate([sys.executable], "--models", str(tiny_models), "--prompt", PROMPTS[0], *SIZE,
+              "--output", str(latents.with_suffix(".mp4")), "--latents-out", str(latents))
+    return load_latents(latents)
+
+
+@pytest.fixture(scope="module")
 def one_process(tiny_models, tmp_path_factory):
     """The batch in one plain process: each line's final latents."""
     out = tmp_path_factory.mktemp("one-process")
@@ -57,11 +66,11 @@ def assert_same(got, expected) -> None:
     [["--sp", "2"], pytest.param(["--cfg-parallel", "2"], marks=pytest.mark.slow)],  # CFG 2: also tests/test_parallel_sampling.py
     ids=["sp2", "cfg2"],
 )
-def test_torchrun_writes_the_latents_of_one_process(tiny_models, one_process, tmp_path, flags):
+def test_torchrun_writes_the_latents_of_one_process(tiny_models, one_prompt, tmp_path, flags):
     latents = tmp_path / "a.safetensors"
     stdout = _generate(_torchrun(2), "--models", str(tiny_models), "--prompt", PROMPTS[0], *SIZE, *flags,
                        "--output", str(tmp_path / "a.mp4"), "--latents-out", str(latents))
-    assert_same(load_latents(latents), one_process[0])
+    assert_same(load_latents(latents), one_prompt)
     assert stdout.count(f"wrote {latents}") == 1 and stdout.count("step 2/2") == 1  # one rank writes and reports
 
 

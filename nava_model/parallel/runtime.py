@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from .plan import ParallelPlan, PlanError
+from .tiles import SpreadTiles
 from .ulysses import SequenceParallel
 
 Item = TypeVar("Item")
@@ -117,6 +118,14 @@ class ParallelRuntime:
     def is_leader(self) -> bool:
         """The replica's first rank: it reports progress and writes this replica's files."""
         return self.plan.coordinates(self.rank)[1:] == (0, 0)
+
+    @property
+    def tiles(self) -> SpreadTiles | None:
+        """Spreads a tiled VAE decode over this replica's ranks (None when the replica is one rank)."""
+        if self.replica_group is None:
+            return None
+        ranks = self.plan.replica_ranks(self.replica)
+        return SpreadTiles(self.replica_group, len(ranks), ranks.index(self.rank), self.device)
 
     def my_jobs(self, jobs: Sequence[Item]) -> list[Item]:
         """This replica's share of a batch: lines replica, replica + R, replica + 2R, ..."""

@@ -196,6 +196,7 @@ def test_pack_loads_with_every_node_listed(server):
         "NAVAAudioVAELoader",
         "NAVAUMT5Loader",
         "NAVAReDimNetLoader",
+        "NAVAMultiGPU",
         "NAVASpeakerSpanPrompt",
         "NAVASampler",
         "NAVADecodeAV",

@@ -21,7 +21,7 @@ from ...random_init import random_state_dict, state_dict_shapes
 from .keys import diffusers_name, is_diffusers_layout
 from .layers import FrameCache, Head, Middle, causal_conv3d, conv3d, patchify, unpatchify
 from .resample import DownStage, UpStage
-from .tiling import Tiling, run_tiled, tile_grid
+from .tiling import Tiling, TileSpread, run_tiled, tile_grid
 
 PATCH = 2
 DIM_MULT = (1, 2, 4, 4)
@@ -145,13 +145,15 @@ class Wan22VAE(nn.Module):
 
     @torch.no_grad()
     def decode(
-        self, latent: Tensor, tiled: bool | Tiling = False, on_frame: Callable[[int, int], None] | None = None
+        self, latent: Tensor, tiled: bool | Tiling = False, on_frame: Callable[[int, int], None] | None = None,
+        spread: TileSpread | None = None,
     ) -> Tensor:
         """Normalised latent [B, 48, F, h, w] -> pixels [B, 3, 4(F - 1) + 1, 16h, 16w] in [-1, 1] (fp32).
 
         `on_frame(done, total)` is called after each decoded latent frame (of each tile when tiled,
         so total = F x tiles); raising from it cancels the decode. `tiled=True` (or a `Tiling`)
-        decodes overlapping spatial tiles one after the other to bound memory.
+        decodes overlapping spatial tiles one after the other to bound memory; `spread` shares the
+        tiles among processes (each counts only its own tiles in `on_frame`), with the same result.
         """
         if latent.ndim != 5 or latent.shape[1] != self.config.z_dim:
             raise VideoSizeError(f"expected a latent [B, {self.config.z_dim}, F, h, w], got {tuple(latent.shape)}")
@@ -162,12 +164,15 @@ class Wan22VAE(nn.Module):
         tiling = _tiling(tiled)
         grid = (z.shape[3], z.shape[4])
         tiles = 1 if tiling is None else len(tile_grid(grid, tiling))
+        if tiling is not None and spread is not None:
+            tiles = spread.tiles_here(tiles)
         progress = _Progress(on_frame, z.shape[2] * tiles)
         if tiling is None:
             video = self._decode_stream(z, progress)
         else:
             video = run_tiled(
-                lambda tile: self._decode_stream(tile, progress), z, grid, tiling, in_scale=1, out_scale=VIDEO_STRIDE_HW
+                lambda tile: self._decode_stream(tile, progress), z, grid, tiling, in_scale=1, out_scale=VIDEO_STRIDE_HW,
+                spread=spread,
             )
         return video.clamp_(-1.0, 1.0)
 

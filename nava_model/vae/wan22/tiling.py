@@ -9,8 +9,9 @@ result at the end.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -54,18 +55,37 @@ def _edge_ramp(span: slice, length: int, ramp: int, scale: int, device) -> Tenso
     return weight
 
 
+class TileSpread(Protocol):
+    """Shares the tiles of one decode among processes (nava_model/parallel/tiles.py)."""
+
+    def tiles_here(self, count: int) -> int:
+        """How many of `count` tiles this process computes."""
+
+    def __call__(self, compute: Callable[[int], Tensor], count: int) -> Iterator[Tensor]:
+        """The outputs of tiles 0 .. count - 1 in order, each computed by one process with compute(index)."""
+
+
 def run_tiled(
-    run: Callable[[Tensor], Tensor], x: Tensor, grid: tuple[int, int], tiling: Tiling, in_scale: int, out_scale: int
+    run: Callable[[Tensor], Tensor], x: Tensor, grid: tuple[int, int], tiling: Tiling, in_scale: int, out_scale: int,
+    spread: TileSpread | None = None,
 ) -> Tensor:
     """Apply `run` to overlapping spatial tiles of `x` and blend the outputs.
 
     `grid` is the latent (height, width); a latent pixel is `in_scale` pixels of `x` and
-    `out_scale` pixels of the output (decode: 1 and 16, encode: 16 and 1).
+    `out_scale` pixels of the output (decode: 1 and 16, encode: 16 and 1). With `spread` the tiles
+    are computed by several processes and blended here in the same order, so the result is that of
+    one process.
     """
+    tiles = tile_grid(grid, tiling)
+
+    def compute(index: int) -> Tensor:
+        ys, xs = tiles[index]
+        return run(x[..., ys.start * in_scale : ys.stop * in_scale, xs.start * in_scale : xs.stop * in_scale])
+
+    pieces = map(compute, range(len(tiles))) if spread is None else spread(compute, len(tiles))
     ramp = tiling.overlap * out_scale
     out = weights = None
-    for ys, xs in tile_grid(grid, tiling):
-        piece = run(x[..., ys.start * in_scale : ys.stop * in_scale, xs.start * in_scale : xs.stop * in_scale])
+    for (ys, xs), piece in zip(tiles, pieces):
         if out is None:
             out = piece.new_zeros(*piece.shape[:-2], grid[0] * out_scale, grid[1] * out_scale)
             weights = torch.zeros(grid[0] * out_scale, grid[1] * out_scale, device=piece.device)

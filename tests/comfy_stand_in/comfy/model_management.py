@@ -62,15 +62,16 @@ def load_models_gpu(
     load_calls.append(list(models))
     memory_requests.append((memory_required, minimum_memory_required))
     for patcher in models:
-        if patcher in current_loaded_models:
+        if patcher in current_loaded_models:  # ComfyUI detaches a loaded model, keeping its weights, and reloads it
             current_loaded_models.remove(patcher)
+            patcher.detach(unpatch_all=False)
         patcher.model.to(patcher.load_device)
         current_loaded_models.insert(0, patcher)
 
 
 def unload_all_models() -> None:
     for patcher in current_loaded_models:
-        patcher.model.to(patcher.offload_device)
+        patcher.detach(unpatch_all=True)
     current_loaded_models.clear()
 
 
