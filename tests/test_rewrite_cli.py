@@ -209,7 +209,7 @@ def test_generate_rewrite_without_an_llm_stops_before_loading_models(tiny_models
     assert code != 0 and "rewriting needs an LLM" in err
 
 
-def test_generate_frees_the_local_llm_before_any_nava_model_loads(tiny_llm, cli, monkeypatch, tmp_path):
+def test_generate_frees_the_local_llm_before_any_nava_model_loads(tiny_llm, tiny_models, cli, monkeypatch, tmp_path):
     import nava_model.components
     from nava_model.rewrite import runners
 
@@ -225,7 +225,8 @@ def test_generate_frees_the_local_llm_before_any_nava_model_loads(tiny_llm, cli,
 
     monkeypatch.setattr(runners.LocalLLM, "close", recording_close)
     monkeypatch.setattr(nava_model.components, "load_models", stop_at_load)
-    code, _, err = cli("generate", "--models", str(tmp_path), "--prompt", IDEA, "--rewrite", "--rewrite-model",
-                       str(tiny_llm), *SHORT, "--width", "64", "--height", "32", "--latent-frames", "2")
+    code, _, err = cli("generate", "--models", str(tiny_models), "--output", str(tmp_path / "out.mp4"), "--prompt",
+                       IDEA, "--rewrite", "--rewrite-model", str(tiny_llm), *SHORT,
+                       "--width", "64", "--height", "32", "--latent-frames", "2")
     assert code == 3 and events == [("llm freed", None), "nava models load"]
     assert "the original prompt is used unchanged" in err  # garbage from the random model
