@@ -3,7 +3,8 @@
 import torch
 
 from nava_model import offload
-from nava_model.cli import Job, build_parser, run_jobs
+from nava_model.cli import build_parser, run_jobs
+from nava_model.jobs import Job
 from nava_model.pipeline import SamplingOptions
 
 
@@ -40,8 +41,9 @@ def test_generate_with_offload_moves_each_model_for_its_phase(loaded_tiny_models
 
     monkeypatch.setattr(offload, "resident", recording)
     options = SamplingOptions(width=64, height=32, frames=5, steps=1)
-    run_jobs([Job("a bell rings", tmp_path / "bell.mp4")], options, loaded_tiny_models, None, False,
-             device="cpu", offload=True)
+    failures = run_jobs([Job("", "a bell rings", tmp_path / "bell.mp4", options)], loaded_tiny_models, None, False,
+                        device="cpu", offload=True)
+    assert failures == []
     assert (tmp_path / "bell.mp4").is_file()
     text_encoder = type(loaded_tiny_models.text_encoder.model).__name__
     speaker = type(loaded_tiny_models.speaker_encoder).__name__
