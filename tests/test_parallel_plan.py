@@ -6,7 +6,6 @@ from nava_model import cli
 from nava_model.media import write_audio
 from nava_model.parallel.plan import ParallelPlan, PlanError, make_plan
 from nava_model.parallel.runtime import split_evenly
-from nava_model.components import make_tiny_models
 
 HEADS = 24  # the released model
 
@@ -70,17 +69,6 @@ def test_passes_are_shared_in_consecutive_near_equal_parts():
     assert split_evenly(["c", "u"], 4) == [["c"], ["u"], [], []]
 
 
-@pytest.fixture(scope="module")
-def mmdit_only(tmp_path_factory):
-    """A models/ tree holding only the tiny MMDiT: any attempt to load the rest would fail on a missing file."""
-    models = tmp_path_factory.mktemp("mmdit-only") / "models"
-    paths = make_tiny_models(models)
-    for name, path in paths.items():
-        if name != "mmdit":
-            path.unlink()
-    return models
-
-
 @pytest.mark.parametrize(
     "world,flags,voices,message",
     [
@@ -90,18 +78,26 @@ def mmdit_only(tmp_path_factory):
         (1, ["--sp", "2"], 0, "--sp 2 needs 2 or more processes: launch with torchrun"),
     ],
 )
-def test_cli_refuses_a_bad_plan_before_loading_weights(mmdit_only, tmp_path, monkeypatch, capsys, world, flags, voices,
+def test_cli_refuses_a_bad_plan_before_loading_weights(tiny_models, tmp_path, monkeypatch, capsys, world, flags, voices,
                                                        message):
     import torch
 
+    import nava_model.components
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("weights were loaded before the plan was checked")
+
+    monkeypatch.setattr(nava_model.components, "load_models", no_loading)
     for name, value in {"WORLD_SIZE": world, "RANK": 0, "LOCAL_RANK": 0}.items():
         monkeypatch.setenv(name, str(value))
     voice_args = []
     for number in range(voices):
-        path = write_audio(tmp_path / f"voice{number}.wav", torch.zeros(1, 16000), 16000)
+        noise = 0.1 * torch.randn(1, 24000, generator=torch.Generator().manual_seed(number))
+        path = write_audio(tmp_path / f"voice{number}.wav", noise, 16000)
         voice_args += ["--spk-wav", str(path)]
     prompt = "<S>one<E> <S>two<E>" if voices else "rain"
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["generate", "--models", str(mmdit_only), "--prompt", prompt, *voice_args, *flags])
+        cli.main(["generate", "--models", str(tiny_models), "--prompt", prompt, *voice_args, *flags,
+                  "--output", str(tmp_path / "out.mp4")])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
