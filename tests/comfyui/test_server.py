@@ -355,7 +355,7 @@ def test_comfyuis_memory_manager_holds_and_frees_every_nava_model(tmp_path):
     print(json.dumps(report, indent=1))
     assert report["success"]
     held = {m["class"] for m in report["after_run"]}
-    assert held == {"NavaMMDiT", "Wan22VAE", "LtxAudioVAE", "UMT5EncoderModel", "ReDimNetSpeakerEncoder"}
+    assert held == {"NavaMMDiT", "Wan22VAE", "LtxAudioVAE", "UMT5TextEncoder", "ReDimNetSpeakerEncoder"}
     assert all(m["loaded_bytes"] == m["bytes"] > 0 for m in report["after_run"])
     assert report["after_free_memory"]["managed"] == []
     assert set(report["after_free_memory"]["loaded_bytes"].values()) == {0}
