@@ -272,18 +272,15 @@ TEXT_ENCODER = Component(
     loader="nava_model.text.umt5:load_umt5",
     tiny_writer="nava_model.text.umt5:write_tiny_umt5",
 )
+# GitHub only: ComfyUI's missing-models panel offers its Download button for Hugging Face and Civitai addresses.
+_REDIMNET_RELEASE = "https://github.com/IDRnD/ReDimNet/releases/download/latest/M-vb2+vox2+cnc-ft_mix.pt"
 SPEAKER_ENCODER = Component(
     "speaker_encoder",
     "the ReDimNet speaker encoder",
     files=(
-        ModelFile(
-            "audio_encoders", "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt",
-            "https://github.com/IDRnD/ReDimNet/releases/download/latest/M-vb2+vox2+cnc-ft_mix.pt",
-        ),
-        ModelFile(
-            "audio_encoders", "M-vb2+vox2+cnc-ft_mix.pt",
-            "https://github.com/IDRnD/ReDimNet/releases/download/latest/M-vb2+vox2+cnc-ft_mix.pt",
-        ),
+        # the name the release address downloads as, so nothing needs renaming; then the name used before
+        ModelFile("audio_encoders", "M-vb2+vox2+cnc-ft_mix.pt", _REDIMNET_RELEASE),
+        ModelFile("audio_encoders", "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt", _REDIMNET_RELEASE),
     ),
     loader="nava_model.speaker.redimnet:load_redimnet",
     tiny_writer="nava_model.speaker.redimnet:write_tiny_redimnet",

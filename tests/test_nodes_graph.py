@@ -18,7 +18,7 @@ def load_all():
         "video_vae": node_class("NAVAWanVAELoader").execute(vae_name="wan2.2_vae.safetensors")[0],
         "audio_vae": node_class("NAVAAudioVAELoader").execute(vae_name="ltx-2.3-22b-dev_audio_vae.safetensors")[0],
         "text_encoder": node_class("NAVAUMT5Loader").execute(text_encoder_name="umt5_xxl_fp16.safetensors")[0],
-        "speaker_encoder": node_class("NAVAReDimNetLoader").execute(model_name="ReDimNet-M-vb2+vox2+cnc-ft_mix.pt")[0],
+        "speaker_encoder": node_class("NAVAReDimNetLoader").execute(model_name="M-vb2+vox2+cnc-ft_mix.pt")[0],
     }
 
 

@@ -167,7 +167,7 @@ def test_batch_of_several_voices_is_refused():
 def test_tiny_file_is_the_release_format(tiny):
     path, _ = tiny
     saved = torch.load(path, weights_only=True)
-    assert path.relative_to(path.parents[1]).as_posix() == "audio_encoders/ReDimNet-M-vb2+vox2+cnc-ft_mix.pt"
+    assert path.relative_to(path.parents[1]).as_posix() == "audio_encoders/M-vb2+vox2+cnc-ft_mix.pt"
     assert saved["nava_tiny"] is True and saved["model_config"]["embed_dim"] == 192
     assert "spec.torchfbank.2.mel_scale.fb" in saved["state_dict"]
 

@@ -30,6 +30,10 @@ function hasLink(node, name) {
 }
 
 function inspectNode(node) {
+  if (hasLink(node, "prompt")) {
+    // the text arrives when the graph runs (e.g. from NAVA Rewritten Prompt): the widget's own text is not used
+    return { text: "", spans: [], error: null, voices: connectedVoices(node), problems: [], linked: true };
+  }
   const prompt = node.widgets?.find((w) => w.name === "prompt")?.value ?? "";
   return checkPromptNode(String(prompt), connectedVoices(node), hasLink(node, "speaker_encoder"));
 }
@@ -72,6 +76,10 @@ function renderMirror(target, prompt, spans, error) {
 }
 
 function renderStatus(target, state) {
+  if (state.linked) {
+    target.replaceChildren(element("span", {}, "prompt from its input: its spans are checked when the graph runs"));
+    return;
+  }
   const items = [element("span", { marginRight: "8px" }, `${state.spans.length} span(s)`)];
   for (let slot = 1; slot <= Math.max(MAX_VOICES, ...state.voices); slot++) {
     const used = state.voices.includes(slot);
@@ -103,7 +111,7 @@ function attachSpanView(node) {
   let shown = null;
   const refresh = () => {
     const state = inspectNode(node);
-    const key = JSON.stringify([state.text, state.voices, state.problems]);
+    const key = JSON.stringify([state.linked, state.text, state.voices, state.problems]);
     if (key === shown) return state;
     shown = key;
     renderStatus(status, state);

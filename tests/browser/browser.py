@@ -133,3 +133,27 @@ def console_errors(console: list[dict]) -> list[dict]:
         and not ("status of 404" in entry["text"] and FRESH_USER_404.search(entry["url"]))
         and not any(text in entry["text"] for text in FRONTEND_OWN_ERRORS)
     ]
+
+
+def legibility_problems(opened: dict) -> list[str]:
+    """What keeps a template, as `frontend.mjs` saw it open, from being read in the window: a zoom below the front-end's
+    low-quality threshold (nodes drawn as grey boxes without text), a node outside the window, a title not drawn or
+    text cut short with "…" (classic renderer), nodes drawn over each other (Vue renderer)."""
+    problems = []
+    if opened["threshold"] is None or opened["scale"] < opened["threshold"]:
+        problems.append(f"opens at zoom {opened['scale']:.4f}, below the low-quality threshold {opened['threshold']}")
+    left, top, right, bottom = opened["view"]
+    for node in opened["nodes"]:
+        x0, y0, x1, y1 = node["box"]
+        if not (left <= x0 and top <= y0 and x1 <= right and y1 <= bottom):
+            problems.append(f"{node['title']} lies outside the window: {node['box']}")
+    if opened["vue"]:
+        boxes = opened["domBoxes"]
+        problems += [
+            f"{a['title']} and {b['title']} overlap" for i, a in enumerate(boxes) for b in boxes[i + 1:]
+            if a["box"][0] < b["box"][2] and b["box"][0] < a["box"][2] and a["box"][1] < b["box"][3] and b["box"][1] < a["box"][3]
+        ]
+    else:
+        problems += [f"title {node['title']!r} not drawn" for node in opened["nodes"] if node["title"] not in opened["drawn"]]
+        problems += [f"cut short: {text!r}" for text in opened["drawn"] if "…" in text]
+    return problems

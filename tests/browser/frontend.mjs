@@ -42,7 +42,9 @@ try {
   }, job.settings ?? {});
 
   for (const [name, spec] of Object.entries(job.build ?? {})) {
-    result.built[name] = await page.evaluate(buildWorkflow, spec);
+    // built twice: the second time with room below each node for its height in the Vue node renderer
+    const reserve = await page.evaluate(vueHeights, (await page.evaluate(buildWorkflow, spec)).ui);
+    result.built[name] = await page.evaluate(buildWorkflow, { ...spec, reserve });
   }
   for (const [name, workflow] of Object.entries(job.load ?? {})) {
     result.loaded[name] = await page.evaluate(loadWorkflow, workflow);
@@ -96,10 +98,12 @@ try {
 
 // --- functions below run inside the page ---
 
-// spec: {nodes: [{id, type, col, title?, minSize?, widgets: {name: value}, models?: [...]}],
-//        links: [[src id, output name, dst id, input name]]}
-// Nodes are laid out in columns, left to right in `col` order, each column stacked top to bottom in spec order;
-// every node is made wide enough for its title and for each widget's label and value.
+// spec: {nodes: [{id, type, row?, col, title?, minSize?, widgets: {name: value}, models?: [...]}],
+//        links: [[src id, output name, dst id, input name]], rows?: {row: group title}, reserve?: {id: height}}
+// Nodes are laid out in rows, top to bottom in `row` order (default 0), each row in columns, left to right in `col`
+// order, each column stacked top to bottom in spec order; a row named in `rows` is framed by a group with that title.
+// Every node is made wide enough for its title and for each widget's label and value; `reserve` keeps room below
+// a node for the height the Vue node renderer gives it (see vueHeights).
 async function buildWorkflow(spec) {
   const app = window.comfyAPI.app.app;
   const LiteGraph = window.LiteGraph;
@@ -128,25 +132,57 @@ async function buildWorkflow(spec) {
     if (to.findInputSlot(input) < 0) throw new Error(`${to.type} has no input ${input}`);
     if (!from.connect(slot, to, input)) throw new Error(`cannot link ${from.type}.${output} -> ${to.type}.${input}`);
   }
-  const [gapX, gapY] = spec.gap ?? [20, 16];
+  const [gapX, gapY] = spec.gap ?? [16, 16];
   const title = LiteGraph.NODE_TITLE_HEIGHT;
-  let x = 0;
-  for (const col of [...new Set(spec.nodes.map((n) => n.col))].sort((a, b) => a - b)) {
-    const column = spec.nodes.filter((m) => m.col === col);
-    const width = Math.max(...column.map((n) => Math.max(n.minSize?.[0] ?? 0, byId[n.id].computeSize()[0],
-      window.navaLegibleWidth(byId[n.id]))));
-    let y = 0;
-    for (const n of column) {
-      const node = byId[n.id];
-      node.setSize([width, Math.max(n.minSize?.[1] ?? 0, node.computeSize()[1])]);
-      node.pos = [x, y + title];
-      y += title + node.size[1] + gapY;
+  const sorted = (values) => [...new Set(values)].sort((a, b) => a - b);
+  let top = 0;
+  for (const row of sorted(spec.nodes.map((n) => n.row ?? 0))) {
+    const framed = spec.rows?.[row];
+    const group = framed ? new (LiteGraph.LGraphGroup ?? window.comfyAPI.litegraph.LGraphGroup)(framed) : null;
+    const inset = group ? [12, group.font_size * 1.4 + 12] : [0, 0]; // room for the group's frame and title
+    const cells = spec.nodes.filter((n) => (n.row ?? 0) === row);
+    let [x, bottom] = [inset[0], top];
+    for (const col of sorted(cells.map((n) => n.col))) {
+      const column = cells.filter((m) => m.col === col);
+      const width = Math.max(...column.map((n) => Math.max(n.minSize?.[0] ?? 0, byId[n.id].computeSize()[0],
+        window.navaLegibleWidth(byId[n.id]))));
+      let y = top + inset[1];
+      for (const n of column) {
+        const node = byId[n.id];
+        node.setSize([width, Math.max(n.minSize?.[1] ?? 0, node.computeSize()[1])]);
+        node.pos = [x, y + title];
+        y += title + Math.max(node.size[1], spec.reserve?.[n.id] ?? 0) + gapY;
+      }
+      x += width + gapX;
+      bottom = Math.max(bottom, y - gapY);
     }
-    x += width + gapX;
+    if (group) {
+      graph.add(group);
+      group.pos = [0, top];
+      group.size = [x - gapX + inset[0], bottom - top + 12];
+    }
+    top = bottom + (group ? 12 : 0) + 2 * gapY;
   }
   const ui = graph.serialize();
   const api = await app.graphToPrompt();
   return { ui, api: api.output };
+}
+
+// Each node's height, by id, as the Vue node renderer ("Nodes 2.0") draws the workflow; the renderer is switched
+// back to what it was.
+async function vueHeights(workflow) {
+  const app = window.comfyAPI.app.app;
+  const setting = app.extensionManager.setting;
+  const before = setting.get("Comfy.VueNodes.Enabled");
+  await setting.set("Comfy.VueNodes.Enabled", true);
+  try {
+    await app.loadGraphData(structuredClone(workflow), true, false);
+    await window.navaUntil(() => document.querySelectorAll("[data-node-id]").length === app.graph.nodes.length, 10000);
+    await window.navaUntil(() => false, 500); // the renderer writes measured sizes back on its next frames
+    return Object.fromEntries(app.graph.nodes.map((node) => [node.id, node.size[1]]));
+  } finally {
+    await setting.set("Comfy.VueNodes.Enabled", before);
+  }
 }
 
 // Wide enough to draw the title and every visible widget's label beside its value without cutting either.
@@ -184,6 +220,10 @@ async function openTemplate({ name, workflow }) {
   };
   if (vue) {
     await window.navaUntil(() => document.querySelector("[data-node-id]"), 5000);
+    out.domBoxes = [...document.querySelectorAll("[data-node-id]")].map((el) => {
+      const r = el.getBoundingClientRect();
+      return { title: app.graph.getNodeById(Number(el.dataset.nodeId))?.title, box: [r.left, r.top, r.right, r.bottom] };
+    });
     // every piece of note text: its colour against the background actually behind it
     out.noteText = [...document.querySelectorAll("[data-node-id]")]
       .filter((el) => app.graph.getNodeById(Number(el.dataset.nodeId))?.type === "MarkdownNote")
@@ -229,6 +269,9 @@ function drawnTexts() {
 async function loadWorkflow(workflow) {
   const app = window.comfyAPI.app.app;
   await app.loadGraphData(structuredClone(workflow), true, false);
+  // frontend 1.49 can still show the previous graph for a moment after the call returns (seen with a busy CPU)
+  const types = (nodes) => nodes.map((n) => `${n.id}:${n.type}`).sort().join();
+  await window.navaUntil(() => types(app.graph.nodes) === types(workflow.nodes), 10000);
   const api = await app.graphToPrompt();
   const views = app.graph.nodes
     .filter((n) => n.type === "NAVASpeakerSpanPrompt")

@@ -46,22 +46,25 @@ def rewrite_graph() -> dict:
     rows = note["widgets"]["text"].split("\n\n")
     rows[2] += f"\n| [{LLM['name']}]({LLM['url']}) | **models/{LLM['directory']}/** |"
     note["widgets"]["text"] = "\n\n".join(rows)
-    # columns, left to right: models and the idea | Generate Text | the checked prompt | what changed and NAVA's
-    # prompt | sampler | decode and the note | save
-    later = {COLUMN["sampler"], COLUMN["decode"], COLUMN["save"]}
-    for node in spec["nodes"]:
-        node["col"] += 2 if node["col"] in later else 0
+    # Two rows, each read left to right. Top: the idea through the LLM to the checked prompt, what changed, the
+    # note. Bottom: NAVA's models (the VAEs under the loaders), the prompt, sampler, decode, save.
+    spec["rows"] = {0: "1  Rewrite the idea (Qwen3-4B in Generate Text)", 1: "2  Make the clip (NAVA)"}
     spec["nodes"] = [node for node in spec["nodes"] if node["id"] != PROMPT]
+    for node in spec["nodes"]:
+        node["row"] = 1
+        if node["col"] == COLUMN["vaes"]:
+            node["col"] = COLUMN["loaders"]
+    note |= {"row": 0, "col": 4, "minSize": [440, 440]}
     spec["nodes"] += [
-        {"id": CLIP_LOADER, "type": "CLIPLoader", "col": COLUMN["loaders"],
+        {"id": CLIP_LOADER, "type": "CLIPLoader", "row": 0, "col": 0,
          "widgets": {"clip_name": LLM["name"]}, "models": [LLM]},
-        {"id": INSTRUCTIONS, "type": "NAVARewriteInstructions", "col": COLUMN["loaders"], "minSize": [380, 240],
+        {"id": INSTRUCTIONS, "type": "NAVARewriteInstructions", "row": 0, "col": 0, "minSize": [380, 240],
          "widgets": {"prompt": IDEA}},
-        {"id": GENERATE, "type": "TextGenerate", "col": COLUMN["prompt"],
+        {"id": GENERATE, "type": "TextGenerate", "row": 0, "col": 1,
          "widgets": {"max_length": MAX_NEW_TOKENS, **SAMPLING, "thinking": False}},
-        {"id": REWRITTEN, "type": "NAVARewrittenPrompt", "col": COLUMN["prompt"] + 1},
-        {"id": PREVIEW, "type": "PreviewAny", "col": COLUMN["prompt"] + 2, "minSize": [360, 300]},
-        {"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "col": COLUMN["prompt"] + 2, "minSize": [360, 240]},
+        {"id": REWRITTEN, "type": "NAVARewrittenPrompt", "row": 0, "col": 2},
+        {"id": PREVIEW, "type": "PreviewAny", "row": 0, "col": 3, "minSize": [360, 300]},
+        {"id": PROMPT, "type": "NAVASpeakerSpanPrompt", "row": 1, "col": 1, "minSize": [360, 240]},
     ]
     spec["links"] += [
         [CLIP_LOADER, "CLIP", GENERATE, "clip"],

@@ -57,13 +57,8 @@ def note(title: str, models: list[str], extra: str) -> dict:
     rows = "\n".join(
         f"| [{MODELS[m]['name']}]({MODELS[m]['url']}) | **models/{MODELS[m]['directory']}/** |" for m in models
     )
-    renamed = (
-        "\n\nThe ReDimNet file downloads as **M-vb2+vox2+cnc-ft_mix.pt**: save it as "
-        "**ReDimNet-M-vb2+vox2+cnc-ft_mix.pt**."
-        if "speaker_encoder" in models else ""
-    )
     text = (
-        f"## NAVA: {title}\n\n{extra}\n\n| file | put it in |\n|---|---|\n{rows}{renamed}\n\n"
+        f"## NAVA: {title}\n\n{extra}\n\n| file | put it in |\n|---|---|\n{rows}\n\n"
         "Settings are NAVA's defaults: 1280x704, 6 s at 24 fps, 50 UniPC steps, guidance 3/2/3/2/3; the seed "
         "changes after every Run. Fewer steps or a smaller size run faster at lower quality.\n\n"
         "Speech goes between **&lt;S&gt;** and **&lt;E&gt;**; voice_1 speaks the first span, voice_2 the second, "

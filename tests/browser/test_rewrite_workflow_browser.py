@@ -15,7 +15,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser import API, WORKFLOWS, canonical, console_errors, missing_tools, run_frontend, start_ui_server  # noqa: E402
+from browser import (  # noqa: E402
+    API,
+    WORKFLOWS,
+    canonical,
+    console_errors,
+    legibility_problems,
+    missing_tools,
+    run_frontend,
+    start_ui_server,
+)
 from make_rewrite_workflow import NAME, add_llm_placeholder  # noqa: E402
 
 REASON = missing_tools()
@@ -33,7 +42,13 @@ def loaded(tmp_path_factory):
     try:
         if "TextGenerate" not in server.get("/object_info"):
             pytest.skip("this ComfyUI has no Generate Text (TextGenerate, ComfyUI 0.33 or newer)")
-        yield run_frontend(server, {"load": {NAME: TEMPLATE}}, base)
+        opened = {}
+        for renderer, vue in (("classic", False), ("vue", True)):
+            (base / renderer).mkdir()
+            job = {"settings": {"Comfy.VueNodes.Enabled": vue},
+                   "open": {NAME: {"workflow": TEMPLATE, "screenshot": str(base / renderer / f"{NAME}.png")}}}
+            opened[renderer] = run_frontend(server, job, base / renderer)["opened"][NAME]
+        yield run_frontend(server, {"load": {NAME: TEMPLATE}}, base) | {"opened": opened}
     finally:
         server.process.terminate()
         server.process.wait(30)
@@ -49,3 +64,15 @@ def test_rewrite_template_loads_without_console_errors(loaded):
 def test_rewrite_template_converts_to_the_committed_api_copy(loaded):
     committed = json.loads((API / f"{NAME}.json").read_text())
     assert canonical(loaded["loaded"][NAME]["api"]) == canonical(committed)
+
+
+@pytest.mark.parametrize("renderer", ["classic", "vue"])
+def test_rewrite_template_opens_legibly_in_a_1600_px_window(loaded, renderer):
+    """Seven stages in two rows (rewrite, then NAVA): fitted at a zoom where titles are drawn, nothing cut or hidden."""
+    assert legibility_problems(loaded["opened"][renderer]) == []
+
+
+def test_span_view_says_the_prompt_comes_from_the_rewrite(loaded):
+    # the prompt widget's own text is unused once its input is linked: the view must not show spans from it
+    (view,) = loaded["loaded"][NAME]["views"]
+    assert view["problems"] == [] and view["text"].startswith("prompt from its input"), view

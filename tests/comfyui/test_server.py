@@ -53,7 +53,7 @@ def pack_graph(
         "2": {"class_type": "NAVAWanVAELoader", "inputs": {"vae_name": "wan2.2_vae.safetensors"}},
         "3": {"class_type": "NAVAAudioVAELoader", "inputs": {"vae_name": "ltx-2.3-22b-dev_audio_vae.safetensors"}},
         "4": {"class_type": "NAVAUMT5Loader", "inputs": {"text_encoder_name": "umt5_xxl_fp16.safetensors"}},
-        "5": {"class_type": "NAVAReDimNetLoader", "inputs": {"model_name": "ReDimNet-M-vb2+vox2+cnc-ft_mix.pt"}},
+        "5": {"class_type": "NAVAReDimNetLoader", "inputs": {"model_name": "M-vb2+vox2+cnc-ft_mix.pt"}},
         "6": {
             "class_type": "NAVASpeakerSpanPrompt",
             "inputs": {
