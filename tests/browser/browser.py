@@ -17,9 +17,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-WORKFLOWS = REPO / "workflows"
-INPUTS = WORKFLOWS / "inputs"
-API = WORKFLOWS / "api"
+INPUTS = REPO / "workflows" / "inputs"
 DRIVER = HERE / "frontend.mjs"
 sys.path[:0] = [str(REPO), str(REPO / "tests" / "comfyui")]  # nava_model (tiny weights), and the server harness
 

@@ -49,9 +49,9 @@ try {
   for (const [name, workflow] of Object.entries(job.load ?? {})) {
     result.loaded[name] = await page.evaluate(loadWorkflow, workflow);
   }
-  for (const [name, { workflow, screenshot }] of Object.entries(job.open ?? {})) {
-    // as the template browser opens a template; then one frame drawn with every text it draws recorded
-    result.opened[name] = await page.evaluate(openTemplate, { name, workflow });
+  for (const [name, { workflow, screenshot, title }] of Object.entries(job.open ?? {})) {
+    // as the template browser opens a template (named by its title); then one frame drawn with every text it draws
+    result.opened[name] = await page.evaluate(openTemplate, { name: title ?? name, workflow });
     await page.waitForTimeout(500);
     result.opened[name].drawn = await page.evaluate(drawnTexts);
     if (screenshot) await page.screenshot({ path: screenshot });

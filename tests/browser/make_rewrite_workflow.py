@@ -2,8 +2,8 @@
 
     COMFYUI_PATH=... COMFYUI_PYTHON=... NODE_PATH=.../node_modules python tests/browser/make_rewrite_workflow.py
 
-Writes `workflows/nava_rewrite_text_to_av.json` (UI), `workflows/api/nava_rewrite_text_to_av.json` (API) and the
-thumbnail with make_workflows.py's machinery: the text-to-AV graph, with the prompt coming
+Writes the UI file, the API copy `workflows/api/nava_rewrite_text_to_av.json` and the thumbnail (names in
+templates.py) with make_workflows.py's machinery: the text-to-AV graph, with the prompt coming
 from Core's CLIP loader (Qwen3-4B) -> NAVA Rewrite Instructions -> Generate Text -> NAVA Rewritten Prompt.
 """
 

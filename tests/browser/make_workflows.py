@@ -3,9 +3,9 @@
     COMFYUI_PATH=... COMFYUI_PYTHON=... NODE_PATH=.../node_modules python tests/browser/make_workflows.py
 
 Each graph below is built node by node in the browser (LiteGraph.createNode, widget values by name, links by
-socket name) and saved twice: `workflows/<name>.json` as the front-end serialises it (UI format, shown in
-ComfyUI's template browser) and `workflows/api/<name>.json` from `app.graphToPrompt()` (API format, the
-`prompt` of POST /prompt), plus `workflows/<name>.jpg`, the template browser's thumbnail. The UI files carry
+socket name) and saved twice: `workflows/<title>.json` as the front-end serialises it (UI format, shown in
+ComfyUI's template browser under that title) and `workflows/api/<key>.json` from `app.graphToPrompt()` (API format,
+the `prompt` of POST /prompt), plus `workflows/<title>.jpg`, the template browser's thumbnail (templates.py). The UI files carry
 NAVA's defaults (50 steps, 1280x704, 6 s at 24 fps).
 """
 
@@ -21,14 +21,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from browser import (  # noqa: E402
-    API,
-    WORKFLOWS,
     console_errors,
     missing_tools,
     run_frontend,
     start_ui_server,
     without_display_inputs,
 )
+
+from templates import API, api_file, thumbnail_file, ui_file  # noqa: E402
 
 from nava_model.components import COMPONENTS  # noqa: E402
 
@@ -197,16 +197,16 @@ def main(specs: dict = SPECS, prepare=None) -> None:
             job = {"settings": {"Comfy.VueNodes.Enabled": False}, "build": specs, "thumbnails": thumbnails}
             result = run_frontend(server, job, base)
             for name, thumbnail in thumbnails.items():
-                save_thumbnail(Path(thumbnail["path"]), WORKFLOWS / f"{name}.jpg")
+                save_thumbnail(Path(thumbnail["path"]), thumbnail_file(name))
         finally:
             server.process.terminate()
             server.process.wait(30)
     API.mkdir(exist_ok=True)
     for name, built in result["built"].items():
-        (WORKFLOWS / f"{name}.json").write_text(json.dumps(finish(name, built["ui"]), indent=2, ensure_ascii=False) + "\n")
+        ui_file(name).write_text(json.dumps(finish(name, built["ui"]), indent=2, ensure_ascii=False) + "\n")
         api = without_display_inputs(built["api"])
-        (API / f"{name}.json").write_text(json.dumps(api, indent=2, ensure_ascii=False) + "\n")
-        print(f"wrote workflows/{name}.json and workflows/api/{name}.json")
+        api_file(name).write_text(json.dumps(api, indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {ui_file(name)} and {api_file(name)}")
     errors = console_errors(result["console"])
     if errors:
         sys.exit("console errors in the front-end:\n" + "\n".join(map(str, errors)))

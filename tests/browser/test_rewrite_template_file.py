@@ -4,11 +4,15 @@ upstream's rewriter sampling, and the LLM file listed with its download address.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-UI = json.loads((REPO / "workflows" / "nava_rewrite_text_to_av.json").read_text())
-API = json.loads((REPO / "workflows" / "api" / "nava_rewrite_text_to_av.json").read_text())
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from templates import api_file, ui_file  # noqa: E402
+
+UI = json.loads(ui_file("nava_rewrite_text_to_av").read_text())
+API = json.loads(api_file("nava_rewrite_text_to_av").read_text())
 
 
 def node(class_type: str) -> tuple[str, dict]:

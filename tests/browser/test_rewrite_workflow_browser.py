@@ -16,8 +16,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser import (  # noqa: E402
-    API,
-    WORKFLOWS,
     canonical,
     console_errors,
     legibility_problems,
@@ -26,9 +24,10 @@ from browser import (  # noqa: E402
     start_ui_server,
 )
 from make_rewrite_workflow import NAME, add_llm_placeholder  # noqa: E402
+from templates import TITLES, api_file, ui_file  # noqa: E402
 
 REASON = missing_tools()
-TEMPLATE = json.loads((WORKFLOWS / f"{NAME}.json").read_text())
+TEMPLATE = json.loads(ui_file(NAME).read_text())
 TEMPLATE_URLS = {model["url"] for node in TEMPLATE["nodes"] for model in node.get("properties", {}).get("models", [])}
 
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
@@ -46,7 +45,7 @@ def loaded(tmp_path_factory):
         for renderer, vue in (("classic", False), ("vue", True)):
             (base / renderer).mkdir()
             job = {"settings": {"Comfy.VueNodes.Enabled": vue},
-                   "open": {NAME: {"workflow": TEMPLATE, "screenshot": str(base / renderer / f"{NAME}.png")}}}
+                   "open": {NAME: {"workflow": TEMPLATE, "title": TITLES[NAME], "screenshot": str(base / renderer / f"{NAME}.png")}}}
             opened[renderer] = run_frontend(server, job, base / renderer)["opened"][NAME]
         yield run_frontend(server, {"load": {NAME: TEMPLATE}}, base) | {"opened": opened}
     finally:
@@ -62,7 +61,7 @@ def test_rewrite_template_loads_without_console_errors(loaded):
 
 
 def test_rewrite_template_converts_to_the_committed_api_copy(loaded):
-    committed = json.loads((API / f"{NAME}.json").read_text())
+    committed = json.loads(api_file(NAME).read_text())
     assert canonical(loaded["loaded"][NAME]["api"]) == canonical(committed)
 
 

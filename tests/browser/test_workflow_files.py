@@ -13,22 +13,24 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-WORKFLOWS = REPO / "workflows"
-INPUTS = WORKFLOWS / "inputs"
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
-UI = {path.stem: json.loads(path.read_text()) for path in sorted(WORKFLOWS.glob("*.json"))}
-API = {path.stem: json.loads(path.read_text()) for path in sorted((WORKFLOWS / "api").glob("*.json"))}
+from templates import TITLES, WORKFLOWS, api_file, thumbnail_file, ui_file  # noqa: E402
+
+INPUTS = WORKFLOWS / "inputs"
+UI = {key: json.loads(ui_file(key).read_text()) for key in TITLES}
+API = {key: json.loads(api_file(key).read_text()) for key in TITLES}
 LOADER_FOLDERS = {
     "NAVAModelLoader": "nava", "NAVAWanVAELoader": "vae", "NAVAAudioVAELoader": "vae",
     "NAVAUMT5Loader": "text_encoders", "NAVAReDimNetLoader": "audio_encoders",
 }
 
 
-def test_every_ui_template_has_an_api_copy_and_a_thumbnail():
-    assert set(UI) == set(API) and len(UI) == 5
+def test_every_ui_template_has_an_api_copy_and_a_thumbnail_and_nothing_else_is_shipped():
+    assert sorted(path.name for path in WORKFLOWS.glob("*.json")) == sorted(ui_file(key).name for key in TITLES)
+    assert sorted(path.name for path in (WORKFLOWS / "api").glob("*.json")) == sorted(api_file(key).name for key in TITLES)
     for name in UI:
-        thumbnail = WORKFLOWS / f"{name}.jpg"
+        thumbnail = thumbnail_file(name)
         assert thumbnail.read_bytes()[:3] == b"\xff\xd8\xff" and thumbnail.stat().st_size < 64 * 1024
 
 
@@ -36,7 +38,7 @@ def test_thumbnails_tell_the_templates_apart():
     import numpy as np
     from PIL import Image
 
-    pictures = {name: np.asarray(Image.open(WORKFLOWS / f"{name}.jpg").convert("L"), dtype=np.float32) for name in UI}
+    pictures = {name: np.asarray(Image.open(thumbnail_file(name)).convert("L"), dtype=np.float32) for name in UI}
     top = {name: picture[: picture.shape[0] * 28 // 100] for name, picture in pictures.items()}  # the caption band
     for a in UI:
         for b in UI:

@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from browser import (  # noqa: E402
-    API,
-    WORKFLOWS,
     canonical,
     console_errors,
     legibility_problems,
@@ -30,11 +29,12 @@ from browser import (  # noqa: E402
     start_ui_server,
 )
 from make_rewrite_workflow import add_llm_placeholder  # noqa: E402
+from templates import TITLES, api_file, ui_file  # noqa: E402
 
 REASON = missing_tools()
 pytestmark = [pytest.mark.browser, pytest.mark.comfyui, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
-UI_WORKFLOWS = {path.stem: path for path in sorted(WORKFLOWS.glob("*.json"))}
+UI_WORKFLOWS = {key: ui_file(key) for key in TITLES}
 # The templates this module opens, converts and runs: the pack's nodes and Core's, on every ComfyUI tested. The
 # rewrite template needs Generate Text (0.33+) and has its own module (test_rewrite_workflow_browser.py).
 PACK_TEMPLATES = {name: path for name, path in UI_WORKFLOWS.items() if name != "nava_rewrite_text_to_av"}
@@ -84,7 +84,8 @@ def session(tmp_path_factory):
             (base / run).mkdir()
             job = {
                 "settings": {"Comfy.VueNodes.Enabled": vue},
-                "open": {name: {"workflow": w, "screenshot": str(base / run / f"{name}.png")} for name, w in workflows.items()},
+                "open": {name: {"workflow": w, "title": TITLES[name], "screenshot": str(base / run / f"{name}.png")}
+                         for name, w in workflows.items()},
                 "load": workflows,
             }
             if not vue:
@@ -121,7 +122,7 @@ def test_every_workflow_loads_without_console_errors(session):
 @pytest.mark.parametrize("name", list(PACK_TEMPLATES))
 def test_graph_to_prompt_equals_the_committed_api_copy(session, name):
     exported = session["loaded"]["loaded"][name]["api"]
-    committed = json.loads((API / f"{name}.json").read_text())
+    committed = json.loads(api_file(name).read_text())
     assert canonical(exported) == canonical(committed)
 
 
@@ -243,6 +244,7 @@ def test_a_second_run_uses_a_new_seed(session):
 def test_templates_are_listed_and_served_for_the_template_browser(session):
     server = session["server"]
     listed = server.get("/api/workflow_templates")
-    assert sorted(listed["comfyui-nava"]) == sorted(UI_WORKFLOWS)  # workflows/*.json only, not api/ or inputs/
-    for name, path in UI_WORKFLOWS.items():
-        assert server.get(f"/api/workflow_templates/comfyui-nava/{name}.json") == json.loads(path.read_text())
+    # workflows/*.json only, not api/ or inputs/, each shown under its file name: the title people read
+    assert sorted(listed["comfyui-nava"]) == sorted(TITLES.values())
+    for path in UI_WORKFLOWS.values():
+        assert server.get(f"/api/workflow_templates/comfyui-nava/{quote(path.name)}") == json.loads(path.read_text())
