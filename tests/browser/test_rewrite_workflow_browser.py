@@ -15,14 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from browser import (  # noqa: E402
-    canonical,
-    console_errors,
-    legibility_problems,
-    missing_tools,
-    run_frontend,
-    start_ui_server,
-)
+from browser import canonical, console_errors, legibility_problems, missing_tools, run_frontend, start_ui_server  # noqa
 from make_rewrite_workflow import NAME, add_llm_placeholder  # noqa: E402
 from templates import TITLES, api_file, ui_file  # noqa: E402
 
