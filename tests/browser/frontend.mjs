@@ -4,9 +4,10 @@
 //   NODE_PATH=<node_modules with playwright-core> node frontend.mjs SERVER_URL JOB.json RESULT.json
 //
 // JOB.json: {"settings": {id: value}, "build": {name: spec}, "load": {name: ui_workflow}, "probe": {...}, "queue": {...},
-// "open": {name: {workflow, screenshot}}, "thumbnails": {name: {path, caption}}, "screenshot": path} (each optional; see the
-// functions below). RESULT.json: {"built": {name: {ui, api}}, "loaded": {name: {api, views}}, "probe": {...},
-// "queued": {...}, "opened": {name: {...}}, "console": [{type, text, url}]}.
+// "open": {name: {workflow, title?, screenshot}}, "thumbnails": {name: {path, caption}},
+// "templateCards": {category, titles, screenshot?}, "screenshot": path} (each optional; see the functions below).
+// RESULT.json: {"built": {name: {ui, api}}, "loaded": {name: {api, views}}, "probe": {...}, "queued": {...},
+// "opened": {name: {...}}, "templateCards": [{title, shown, cut}], "console": [{type, text, url}]}.
 // CHROMIUM names the browser (default /usr/bin/chromium).
 import { createRequire } from "node:module";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -89,6 +90,20 @@ try {
     await page.waitForTimeout(1500);
     await page.screenshot({ path, clip: THUMBNAIL_AREA });
     await page.evaluate(() => document.getElementById("nava-thumbnail-caption")?.remove());
+  }
+  if (job.templateCards) {
+    // the template browser, opened on the pack's category: is each title shown on a card, and shown whole?
+    const { category, titles, screenshot } = job.templateCards;
+    await page.evaluate(() => window.comfyAPI.app.app.extensionManager.command.execute("Comfy.BrowseTemplates"));
+    await page.getByText(category, { exact: true }).first().click({ timeout: 20000 });
+    await page.waitForTimeout(1500);
+    result.templateCards = await page.evaluate((titles) => titles.map((title) => {
+      const shown = [...document.querySelectorAll("[role=dialog] *")] // not the workflow tabs, which cut titles
+        .find((el) => el.children.length === 0 && el.textContent.trim() === title && el.getClientRects().length);
+      return { title, shown: !!shown, cut: shown ? shown.scrollWidth > shown.clientWidth : null };
+    }), titles);
+    if (screenshot) await page.screenshot({ path: screenshot });
+    await page.keyboard.press("Escape");
   }
   if (job.screenshot) await page.screenshot({ path: job.screenshot });
 } finally {

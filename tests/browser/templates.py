@@ -2,7 +2,7 @@
 
 ComfyUI's template browser shows a pack's template by its file name alone (title and description both), so the
 UI file, `workflows/<title>.json`, and its thumbnail `workflows/<title>.jpg` are named for people; the API copies
-keep short names for scripts.
+keep short names for scripts. A card shows about 36 characters of a title (frontend 1.49, 1600 px window).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ API = WORKFLOWS / "api"
 TITLES = {
     "nava_text_to_av": "NAVA text to video with sound",
     "nava_image_to_av": "NAVA image to video with sound",
-    "nava_dialogue_three_voices": "NAVA dialogue with three reference voices",
+    "nava_dialogue_three_voices": "NAVA three-voice dialogue",
     "nava_audio_only": "NAVA text to sound only",
-    "nava_rewrite_text_to_av": "NAVA rewrite a short idea, then video with sound",
+    "nava_rewrite_text_to_av": "NAVA rewrite an idea, then video",
 }
 
 

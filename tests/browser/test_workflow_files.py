@@ -34,6 +34,11 @@ def test_every_ui_template_has_an_api_copy_and_a_thumbnail_and_nothing_else_is_s
         assert thumbnail.read_bytes()[:3] == b"\xff\xd8\xff" and thumbnail.stat().st_size < 64 * 1024
 
 
+def test_titles_fit_on_a_template_card():
+    # the template browser shows a pack's template by its file name; a card cuts it after about 36 characters
+    assert all(len(title) <= 32 for title in TITLES.values()), TITLES
+
+
 def test_thumbnails_tell_the_templates_apart():
     import numpy as np
     from PIL import Image

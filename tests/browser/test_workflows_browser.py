@@ -32,6 +32,7 @@ UI_WORKFLOWS = {key: ui_file(key) for key in TITLES}
 # rewrite template needs Generate Text (0.33+) and has its own module (test_rewrite_workflow_browser.py).
 PACK_TEMPLATES = {name: path for name, path in UI_WORKFLOWS.items() if name != "nava_rewrite_text_to_av"}
 TINY_RUN = {"NAVASampler": {"steps": 2, "aspect": "custom", "width": 64, "height": 64, "seconds": 1.0}}
+PACK = "comfyui-nava"  # the folder the server harness mounts the pack as: the template browser's category
 SAVED_PROBE = "probe_00001_.mp4"
 SAVED_SOUND = "probe_00001_.flac"
 PROBE = {
@@ -82,7 +83,9 @@ def session(tmp_path_factory):
                 "load": workflows,
             }
             if not vue:
-                job |= {"probe": PROBE, "runTwice": workflows["nava_text_to_av"]}
+                job |= {"probe": PROBE, "runTwice": workflows["nava_text_to_av"],
+                        "templateCards": {"category": PACK, "titles": list(TITLES.values()),
+                                          "screenshot": str(base / run / "template_browser.png")}}
             runs[run] = run_frontend(server, job, base / run)
         (base / "queue").mkdir()
         queued = run_frontend(
@@ -238,6 +241,11 @@ def test_templates_are_listed_and_served_for_the_template_browser(session):
     server = session["server"]
     listed = server.get("/api/workflow_templates")
     # workflows/*.json only, not api/ or inputs/, each shown under its file name: the title people read
-    assert sorted(listed["comfyui-nava"]) == sorted(TITLES.values())
+    assert sorted(listed[PACK]) == sorted(TITLES.values())
     for path in UI_WORKFLOWS.values():
-        assert server.get(f"/api/workflow_templates/comfyui-nava/{quote(path.name)}") == json.loads(path.read_text())
+        assert server.get(f"/api/workflow_templates/{PACK}/{quote(path.name)}") == json.loads(path.read_text())
+
+
+def test_template_browser_shows_each_title_whole_on_its_card(session):
+    cards = session["loaded"]["templateCards"]
+    assert [card for card in cards if not card["shown"] or card["cut"]] == [], cards
