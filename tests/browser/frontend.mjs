@@ -100,7 +100,9 @@ try {
     result.templateCards = await page.evaluate((titles) => titles.map((title) => {
       const shown = [...document.querySelectorAll("[role=dialog] *")] // not the workflow tabs, which cut titles
         .find((el) => el.children.length === 0 && el.textContent.trim() === title && el.getClientRects().length);
-      return { title, shown: !!shown, cut: shown ? shown.scrollWidth > shown.clientWidth : null };
+      // cut with an ellipsis on one line, or clamped to one line (frontend 1.49's line-clamp-1)
+      const cut = shown ? shown.scrollWidth > shown.clientWidth || shown.scrollHeight > shown.clientHeight : null;
+      return { title, shown: !!shown, cut };
     }), titles);
     if (screenshot) await page.screenshot({ path: screenshot });
     await page.keyboard.press("Escape");
