@@ -30,12 +30,9 @@ function hasLink(node, name) {
 }
 
 function inspectNode(node) {
-  if (hasLink(node, "prompt")) {
-    // the text arrives when the graph runs (e.g. from NAVA Rewritten Prompt): the widget's own text is not used
-    return { text: "", spans: [], error: null, voices: connectedVoices(node), problems: [], linked: true };
-  }
-  const prompt = node.widgets?.find((w) => w.name === "prompt")?.value ?? "";
-  return checkPromptNode(String(prompt), connectedVoices(node), hasLink(node, "speaker_encoder"));
+  // a linked prompt's widget keeps a text that is not used
+  const prompt = hasLink(node, "prompt") ? null : String(node.widgets?.find((w) => w.name === "prompt")?.value ?? "");
+  return checkPromptNode(prompt, connectedVoices(node), hasLink(node, "speaker_encoder"));
 }
 
 function element(tag, style = {}, text = undefined) {
@@ -76,14 +73,11 @@ function renderMirror(target, prompt, spans, error) {
 }
 
 function renderStatus(target, state) {
-  if (state.linked) {
-    target.replaceChildren(element("span", {}, "prompt from its input: its spans are checked when the graph runs"));
-    return;
-  }
-  const items = [element("span", { marginRight: "8px" }, `${state.spans.length} span(s)`)];
+  const items = [element("span", { marginRight: "8px" }, state.linked
+    ? "prompt from its input: its spans are checked when the graph runs" : `${state.spans.length} span(s)`)];
   for (let slot = 1; slot <= Math.max(MAX_VOICES, ...state.voices); slot++) {
     const used = state.voices.includes(slot);
-    const hasSpan = slot <= state.spans.length;
+    const hasSpan = state.linked ? used : slot <= state.spans.length; // a linked prompt's spans come at run time
     if (!used && !hasSpan) continue;
     const colour = hasSpan ? speakerColour(slot - 1) : ERROR_COLOUR;
     const label = used ? (hasSpan ? `voice_${slot} ✓` : `voice_${slot}: no span`) : `span ${slot}: timbre from text`;

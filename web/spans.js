@@ -43,19 +43,21 @@ export function parseSpeechSpans(prompt) {
 }
 
 // Everything the node shows and the queue check reports, from the prompt text and the wiring (voices: the
-// numbers of the connected voice_N inputs). `text` is the prompt the span offsets refer to.
+// numbers of the connected voice_N inputs). `text` is the prompt the span offsets refer to. A prompt of null
+// comes from a link (e.g. NAVA Rewritten Prompt): its spans are only known when the graph runs.
 export function checkPromptNode(prompt, voices, speakerEncoder) {
-  const text = prompt.split(PLACEHOLDER).join("");
+  const linked = prompt === null;
+  const text = linked ? "" : prompt.split(PLACEHOLDER).join("");
   const { spans, error } = parseSpeechSpans(text);
   const problems = error ? [error.message] : [];
   const last = Math.max(0, ...voices); // voices bind by slot: voice_3 alone still means three slots
-  if (!error && last > spans.length) {
+  if (!linked && !error && last > spans.length) {
     problems.push(`${last} reference voice slot(s) in use (up to voice_${last}) but ${spans.length} speech span(s); ` +
       `voice_i speaks span i, so add a span per voice (e.g. '${EXAMPLE}') or disconnect voice_${last}`);
   }
   if (voices.length && !speakerEncoder) {
     problems.push("a reference voice is connected but no speaker encoder: connect a NAVA ReDimNet Loader to speaker_encoder");
   }
-  return { text, spans, error, voices, problems };
+  return { text, spans, error, voices, problems, linked };
 }
 

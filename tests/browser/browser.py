@@ -148,10 +148,16 @@ def legibility_problems(opened: dict) -> list[str]:
     if opened["vue"]:
         boxes = opened["domBoxes"]
         problems += [
-            f"{a['title']} and {b['title']} overlap" for i, a in enumerate(boxes) for b in boxes[i + 1:]
-            if a["box"][0] < b["box"][2] and b["box"][0] < a["box"][2] and a["box"][1] < b["box"][3] and b["box"][1] < a["box"][3]
+            f"{a['title']} and {b['title']} overlap" for i, a in enumerate(boxes) for b in boxes[i + 1:] if overlap(a, b)
         ]
     else:
-        problems += [f"title {node['title']!r} not drawn" for node in opened["nodes"] if node["title"] not in opened["drawn"]]
-        problems += [f"cut short: {text!r}" for text in opened["drawn"] if "…" in text]
+        drawn = opened["drawn"]
+        problems += [f"title {node['title']!r} not drawn" for node in opened["nodes"] if node["title"] not in drawn]
+        problems += [f"cut short: {text!r}" for text in drawn if "…" in text]
     return problems
+
+
+def overlap(a: dict, b: dict) -> bool:
+    """Whether two screen boxes [left, top, right, bottom] share any area."""
+    (a0, a1, a2, a3), (b0, b1, b2, b3) = a["box"], b["box"]
+    return a0 < b2 and b0 < a2 and a1 < b3 and b1 < a3

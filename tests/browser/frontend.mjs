@@ -149,7 +149,7 @@ async function buildWorkflow(spec) {
     if (to.findInputSlot(input) < 0) throw new Error(`${to.type} has no input ${input}`);
     if (!from.connect(slot, to, input)) throw new Error(`cannot link ${from.type}.${output} -> ${to.type}.${input}`);
   }
-  const [gapX, gapY] = spec.gap ?? [16, 16];
+  const [gapX, gapY] = [16, 16];
   const title = LiteGraph.NODE_TITLE_HEIGHT;
   const sorted = (values) => [...new Set(values)].sort((a, b) => a - b);
   let top = 0;
@@ -239,7 +239,8 @@ async function openTemplate({ name, workflow }) {
     await window.navaUntil(() => document.querySelector("[data-node-id]"), 5000);
     out.domBoxes = [...document.querySelectorAll("[data-node-id]")].map((el) => {
       const r = el.getBoundingClientRect();
-      return { title: app.graph.getNodeById(Number(el.dataset.nodeId))?.title, box: [r.left, r.top, r.right, r.bottom] };
+      const title = app.graph.getNodeById(Number(el.dataset.nodeId))?.title;
+      return { title, box: [r.left, r.top, r.right, r.bottom] };
     });
     // every piece of note text: its colour against the background actually behind it
     out.noteText = [...document.querySelectorAll("[data-node-id]")]

@@ -5,8 +5,8 @@
 Each graph below is built node by node in the browser (LiteGraph.createNode, widget values by name, links by
 socket name) and saved twice: `workflows/<title>.json` as the front-end serialises it (UI format, shown in
 ComfyUI's template browser under that title) and `workflows/api/<key>.json` from `app.graphToPrompt()` (API format,
-the `prompt` of POST /prompt), plus `workflows/<title>.jpg`, the template browser's thumbnail (templates.py). The UI files carry
-NAVA's defaults (50 steps, 1280x704, 6 s at 24 fps).
+the `prompt` of POST /prompt), plus `workflows/<title>.jpg`, the template browser's thumbnail (names in
+templates.py). The UI files carry NAVA's defaults (50 steps, 1280x704, 6 s at 24 fps).
 """
 
 from __future__ import annotations

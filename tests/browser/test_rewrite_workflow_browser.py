@@ -37,8 +37,9 @@ def loaded(tmp_path_factory):
         opened = {}
         for renderer, vue in (("classic", False), ("vue", True)):
             (base / renderer).mkdir()
+            screenshot = str(base / renderer / f"{NAME}.png")
             job = {"settings": {"Comfy.VueNodes.Enabled": vue},
-                   "open": {NAME: {"workflow": TEMPLATE, "title": TITLES[NAME], "screenshot": str(base / renderer / f"{NAME}.png")}}}
+                   "open": {NAME: {"workflow": TEMPLATE, "title": TITLES[NAME], "screenshot": screenshot}}}
             opened[renderer] = run_frontend(server, job, base / renderer)["opened"][NAME]
         yield run_frontend(server, {"load": {NAME: TEMPLATE}}, base) | {"opened": opened}
     finally:
